@@ -1,0 +1,31 @@
+"""Every tolerance and physical limit in one place, so a reviewer can audit them together."""
+
+#: Relative dose tolerance that the G-code must meet (contract in DESIGN.md).
+DOSE_TOLERANCE = 0.01
+#: Relative dose error the closure loop aims for (well inside the tolerance).
+DOSE_AIM = 0.003
+#: Relative tolerance for the design-level solver (predicted vs prescribed dose).
+DESIGN_SOLVER_TOLERANCE = 1e-4
+
+#: Patient weight range accepted for mg/kg dosing (premature neonate to bariatric adult).
+WEIGHT_MIN_KG = 0.3
+WEIGHT_MAX_KG = 250.0
+AGE_MAX_YEARS = 125.0
+
+#: Per-row infill range accepted from a prescription.
+INFILL_MIN = 0.1
+INFILL_MAX = 1.0
+
+QUANTITY_MIN = 1
+QUANTITY_MAX = 500
+
+#: rx_id: letters, digits, underscore, hyphen, dot; never starts with a dot (no hidden files,
+#: no path traversal) and is at most 64 characters.
+RX_ID_PATTERN = r"^[A-Za-z0-9_\-][A-Za-z0-9_\-.]{0,63}$"
+
+#: Mini-tablet diameter range (mm), from paediatric mini-tablet practice (DOMAIN.md).
+MINITABLET_MIN_MM = 2.0
+MINITABLET_MAX_MM = 3.0
+
+#: Relative agreement required between analytic and mesh volume/area.
+MESH_AGREEMENT = 0.005

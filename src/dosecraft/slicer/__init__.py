@@ -1,0 +1,1 @@
+"""Slicer: mesh → layer outlines → walls → infill → ordered, role-tagged toolpath."""
