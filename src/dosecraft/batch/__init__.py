@@ -1,0 +1,1 @@
+"""Batch compounding runs: many prescriptions through `run_job`, with safe outputs."""

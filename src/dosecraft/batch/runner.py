@@ -1,0 +1,79 @@
+"""Run a prescriptions file through the pipeline and write `batch.json`."""
+
+import json
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dosecraft import __version__
+from dosecraft.batch.atomic import write_atomic
+from dosecraft.batch.rows import error_row, result_row
+from dosecraft.io.prescriptions import RowResult, read_prescriptions
+from dosecraft.model.prescription import Prescription
+from dosecraft.pipeline import Job, JobResult, run_job
+
+RowCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    rows: list[dict[str, Any]]
+    out_dir: Path
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for r in self.rows if r["status"] != "ok")
+
+    @property
+    def ok(self) -> int:
+        return len(self.rows) - self.failed
+
+
+def _run_one(item: tuple[int, Prescription]) -> dict[str, Any]:
+    """Worker: one prescription → its batch row. Never raises (a crash is a row error)."""
+    row_number, rx = item
+    try:
+        result: JobResult = run_job(Job(prescription=rx))
+        return result_row(row_number, result)
+    except Exception as exc:  # a bug must not stop the other rows; the row says what broke
+        return {"row": row_number, "rx_id": rx.rx_id, "status": "error",
+                "error": f"internal error ({type(exc).__name__}): {exc}",
+                "target_dose_mg": round(rx.unit_dose_mg, 6), "design": None}
+
+
+def run_batch(path: str | os.PathLike, out_dir: str | os.PathLike, *, workers: int = 1,
+              on_row: RowCallback | None = None) -> BatchSummary:
+    """Run every row of a prescriptions file; write `out_dir/batch.json` atomically.
+
+    A row that fails is recorded with its error and never stops the others.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows_in: list[RowResult] = read_prescriptions(path)
+    results: dict[int, dict[str, Any]] = {}
+    for r in rows_in:
+        if not r.ok:
+            results[r.row] = error_row(r)
+            if on_row:
+                on_row(results[r.row])
+    todo = [(r.row, r.prescription) for r in rows_in if r.ok and r.prescription is not None]
+    if workers > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for row in pool.map(_run_one, todo, chunksize=max(1, len(todo) // (4 * workers))):
+                results[row["row"]] = row
+                if on_row:
+                    on_row(row)
+    else:
+        for item in todo:
+            row = _run_one(item)
+            results[row["row"]] = row
+            if on_row:
+                on_row(row)
+    ordered = [results[k] for k in sorted(results)]
+    document = {"dosecraft_version": __version__, "source": Path(path).name,
+                "rows": ordered}
+    write_atomic(out / "batch.json", json.dumps(document, indent=2, sort_keys=False) + "\n")
+    return BatchSummary(ordered, out)

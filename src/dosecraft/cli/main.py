@@ -1,0 +1,157 @@
+"""`dosecraft` commands: design, batch, formulary, profiles."""
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dosecraft import __version__
+from dosecraft.cli.catalog import formulary_app, profiles_app
+from dosecraft.errors import DosecraftError
+from dosecraft.io.prescriptions import parse_row, read_prescriptions
+from dosecraft.model.enums import ReleaseKind, ShapeKind
+from dosecraft.pipeline import Job, run_job
+
+app = typer.Typer(help="Design, slice and verify patient-specific 3D-printed tablets.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(formulary_app, name="formulary")
+app.add_typer(profiles_app, name="profiles")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print a clear error (no traceback) and exit."""
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@app.callback(invoke_without_command=True)
+def _main(version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False
+          ) -> None:
+    if version:
+        console.print(f"dosecraft {__version__}")
+        raise typer.Exit()
+
+
+def design_table(row: dict[str, Any]) -> Table:
+    """Rich table of one design row (as in batch.json)."""
+    table = Table(title=f"Tablet design — {row['rx_id']}", show_header=False)
+    design = row["design"]
+    table.add_row("target dose", f"{row['target_dose_mg']:.4g} mg")
+    table.add_row("predicted dose", f"{design['predicted_dose_mg']:.4g} mg")
+    table.add_row("shape", design["shape"])
+    dims = ", ".join(f"{k} {v:.2f}" for k, v in design["dimensions_mm"].items())
+    table.add_row("dimensions (mm)", dims)
+    table.add_row("infill", f"{design['infill']['density']:.0%} {design['infill']['pattern']}"
+                  f" ({design['infill']['reason']})")
+    table.add_row("envelope volume", f"{design['volume_mm3']:.1f} mm³")
+    table.add_row("deposited volume", f"{design['deposited_volume_mm3']:.1f} mm³")
+    table.add_row("tablet mass", f"{design['mass_mg']:.1f} mg")
+    table.add_row("SA/V", f"{design['sa_v_per_mm']:.3f} mm⁻¹")
+    check = row.get("dose_check") or {}
+    for key in ("toolpath_mg", "gcode_mg"):
+        if check.get(key) is not None:
+            table.add_row(key.replace("_mg", " dose"), f"{check[key]:.4g} mg")
+    if check:
+        verdict = "[green]PASS[/]" if check["passed"] else "[red]FAIL[/]"
+        table.add_row("dose check", f"{verdict} ({check['relative_error']:+.3%})")
+    for extra in ("gcode",):
+        if row.get(extra):
+            table.add_row(extra, str(row[extra]))
+    return table
+
+
+@app.command()
+def design(
+    drug: Annotated[str | None, typer.Option(help="Drug name, e.g. paracetamol.")] = None,
+    formulation: Annotated[str | None, typer.Option(help="Formulation ID.")] = None,
+    printer: Annotated[str | None, typer.Option(help="Printer profile ID.")] = None,
+    dose_mg: Annotated[str | None, typer.Option(help="Dose per tablet, mg.")] = None,
+    dose_mg_per_kg: Annotated[str | None, typer.Option(help="Dose per kg, mg/kg.")] = None,
+    weight_kg: Annotated[str | None, typer.Option(help="Patient weight, kg.")] = None,
+    age_years: Annotated[str | None, typer.Option(help="Patient age, years.")] = None,
+    shape: Annotated[ShapeKind | None, typer.Option(help="Tablet shape.")] = None,
+    mesh_path: Annotated[Path | None, typer.Option(help="STL/3MF for shape 'mesh'.")] = None,
+    release: Annotated[ReleaseKind, typer.Option(help="Release wish.")] = ReleaseKind.IMMEDIATE,
+    target_t80_min: Annotated[str | None, typer.Option(help="Target t80, minutes.")] = None,
+    infill: Annotated[str | None, typer.Option(help="Infill 0.1–1.0.")] = None,
+    quantity: Annotated[str, typer.Option(help="Number of tablets.")] = "1",
+    rx_id: Annotated[str, typer.Option(help="Prescription ID.")] = "design",
+    from_file: Annotated[Path | None, typer.Option("--from", help="Prescriptions file.")] = None,
+    row: Annotated[str | None, typer.Option(help="rx_id of the row in --from.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Design one tablet, from flags or from a row of a prescriptions file."""
+    try:
+        if from_file is not None:
+            rows = read_prescriptions(from_file)
+            picked = [r for r in rows if row is None or r.rx_id == row]
+            if not picked:
+                fail(f"no row with rx_id {row!r} in {from_file}; rx_ids: "
+                     f"{', '.join(str(r.rx_id) for r in rows)}")
+            if picked[0].error is not None:
+                fail(str(picked[0].error))
+            rx = picked[0].prescription
+        else:
+            raw = {"rx_id": rx_id, "drug": drug, "formulation": formulation,
+                   "printer": printer, "dose_mg": dose_mg, "dose_mg_per_kg": dose_mg_per_kg,
+                   "weight_kg": weight_kg, "age_years": age_years,
+                   "shape": shape.value if shape else None,
+                   "mesh_path": str(mesh_path) if mesh_path else None,
+                   "release": release.value, "target_t80_min": target_t80_min,
+                   "infill": infill, "quantity": quantity}
+            rx = parse_row({k: v for k, v in raw.items() if v is not None})
+    except DosecraftError as exc:
+        fail(str(exc))
+    assert rx is not None
+    from dosecraft.batch.rows import result_row
+
+    result = run_job(Job(prescription=rx))
+    out = result_row(1, result)
+    if as_json:
+        console.print_json(json.dumps(out))
+    elif result.ok:
+        console.print(design_table(out))
+    if not result.ok:
+        fail(str(result.error), code=1)
+
+
+@app.command()
+def batch(
+    prescriptions: Annotated[Path, typer.Argument(help="CSV or JSON prescriptions file.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/batch"),
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = min(2, os.cpu_count() or 1),
+    quiet: Annotated[bool, typer.Option("--quiet", help="Only errors and the summary.")] = False,
+) -> None:
+    """Run every prescription of a file; write OUT/batch.json (exit 1 if any row failed)."""
+    from dosecraft.batch.runner import run_batch
+
+    try:
+        summary = run_batch(prescriptions, out, workers=max(1, workers))
+    except DosecraftError as exc:
+        fail(str(exc))
+    table = Table(title=f"Batch {prescriptions.name} → {out}/batch.json")
+    for col in ("row", "rx_id", "status", "target mg", "shape", "size (mm)", "infill",
+                "predicted mg", "error"):
+        table.add_column(col, overflow="fold")
+    for r in summary.rows:
+        d = r.get("design") or {}
+        dims = "×".join(f"{v:.1f}" for k, v in (d.get("dimensions_mm") or {}).items()
+                        if k in ("diameter", "length", "width", "outer_diameter", "height"))
+        status = "[green]ok[/]" if r["status"] == "ok" else "[red]error[/]"
+        if quiet and r["status"] == "ok":
+            continue
+        table.add_row(str(r["row"]), str(r["rx_id"]), status,
+                      f"{r['target_dose_mg']:.4g}" if r.get("target_dose_mg") else "",
+                      d.get("shape", ""), dims,
+                      f"{d['infill']['density']:.0%}" if d else "",
+                      f"{d['predicted_dose_mg']:.4g}" if d else "", r.get("error") or "")
+    console.print(table)
+    console.print(f"{summary.ok} ok, {summary.failed} failed")
+    if summary.failed:
+        raise typer.Exit(1)

@@ -1,0 +1,67 @@
+"""Prescription ⇄ formulation ⇄ printer consistency and dose limit checks."""
+
+from dosecraft.errors import InvalidPrescription
+from dosecraft.model.enums import Technology
+from dosecraft.model.formulation import Formulation
+from dosecraft.model.prescription import Prescription
+from dosecraft.model.profile import PrinterProfile
+
+
+def _dose_field(rx: Prescription) -> tuple[str, float]:
+    if rx.dose_mg is not None:
+        return "dose_mg", rx.dose_mg
+    assert rx.dose_mg_per_kg is not None
+    return "dose_mg_per_kg", rx.dose_mg_per_kg
+
+
+def check_prescription(rx: Prescription, formulation: Formulation,
+                       profile: PrinterProfile) -> None:
+    """Raise `InvalidPrescription` when the prescription doesn't fit its formulation/printer.
+
+    Checks the drug name, the technology, the filament diameter, and the dose against the
+    formulation's per-unit range and daily maximum (absolute and, for a known weight, per
+    kg): a single unit above the daily maximum is a tenfold-type error, never intended.
+    """
+    if rx.drug.strip().lower() != formulation.drug.lower():
+        raise InvalidPrescription(
+            f"drug '{rx.drug}' does not match formulation '{formulation.id}', which contains "
+            f"'{formulation.drug}'; choose a {rx.drug} formulation", field="drug", value=rx.drug)
+    if formulation.technology != profile.technology:
+        raise InvalidPrescription(
+            f"printer '{profile.id}' is a {profile.technology.value.upper()} printer but "
+            f"formulation '{formulation.id}' needs {formulation.technology.value.upper()}; "
+            "choose a matching printer", field="printer", value=rx.printer)
+    if (formulation.technology == Technology.FDM and formulation.filament_diameter_mm
+            and profile.feed_diameter_mm
+            and abs(formulation.filament_diameter_mm - profile.feed_diameter_mm) > 0.05):
+        raise InvalidPrescription(
+            f"formulation '{formulation.id}' is {formulation.filament_diameter_mm} mm "
+            f"filament but printer '{profile.id}' takes {profile.feed_diameter_mm} mm",
+            field="printer", value=rx.printer)
+    field, value = _dose_field(rx)
+    dose = rx.unit_dose_mg
+    per_kg_note = f" ({value} mg/kg × {rx.weight_kg} kg)" if field == "dose_mg_per_kg" else ""
+    if dose > formulation.max_dose_per_unit_mg:
+        raise InvalidPrescription(
+            f"{field} = {value}: a unit dose of {dose:g} mg{per_kg_note} exceeds the maximum "
+            f"of {formulation.max_dose_per_unit_mg:g} mg per unit for '{formulation.id}'; "
+            "divide the dose over several units", field=field, value=value)
+    if dose < formulation.min_dose_per_unit_mg:
+        raise InvalidPrescription(
+            f"{field} = {value}: a unit dose of {dose:g} mg{per_kg_note} is below the "
+            f"smallest printable dose of {formulation.min_dose_per_unit_mg:g} mg for "
+            f"'{formulation.id}'; use a lower-strength formulation", field=field, value=value)
+    if dose > formulation.max_daily_dose_mg:
+        raise InvalidPrescription(
+            f"{field} = {value}: one unit of {dose:g} mg{per_kg_note} exceeds the maximum "
+            f"daily dose of {formulation.max_daily_dose_mg:g} mg of {formulation.drug}; "
+            "check the dose and its unit", field=field, value=value)
+    if rx.weight_kg is not None and formulation.max_daily_mg_per_kg is not None:
+        limit = formulation.max_daily_mg_per_kg * rx.weight_kg
+        if dose > limit * (1 + 1e-9):
+            raise InvalidPrescription(
+                f"{field} = {value}: one unit of {dose:g} mg{per_kg_note} is "
+                f"{dose / rx.weight_kg:.3g} mg/kg, above the daily maximum of "
+                f"{formulation.max_daily_mg_per_kg:g} mg/kg/day ({limit:.4g} mg for "
+                f"{rx.weight_kg:g} kg); check the dose, its unit and the weight",
+                field=field, value=value)

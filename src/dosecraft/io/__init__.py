@@ -1,0 +1,1 @@
+"""Input and output: prescriptions in (CSV, JSON, FHIR), meshes in and out (STL, 3MF)."""

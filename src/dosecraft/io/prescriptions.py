@@ -1,0 +1,212 @@
+"""Read prescriptions from CSV and JSON, one result per row, never stopping at a bad row."""
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from dosecraft.errors import InvalidPrescription
+from dosecraft.model.prescription import PRESCRIPTION_COLUMNS, Prescription
+
+#: Optional columns beyond the standard set.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("mesh_path",)
+REQUIRED_COLUMNS: tuple[str, ...] = ("rx_id", "drug", "formulation", "printer")
+#: A compounding run is at most thousands of rows; refuse files far beyond that.
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+class PrescriptionFileError(InvalidPrescription):
+    """The file as a whole can't be read (not text, no header, unknown columns...)."""
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """One input row: its 1-based data row number, its rx_id if readable, and either the
+    validated prescription or the error that names the field and value."""
+
+    row: int
+    rx_id: str | None
+    prescription: Prescription | None
+    error: InvalidPrescription | None
+
+    @property
+    def ok(self) -> bool:
+        return self.prescription is not None
+
+
+def format_validation_error(exc: ValidationError, row: int | None,
+                            raw: Mapping[str, Any]) -> InvalidPrescription:
+    """Turn pydantic's errors into one message naming each field and its value."""
+    parts = []
+    first_field: str | None = None
+    for err in exc.errors():
+        loc = err.get("loc") or ()
+        field = str(loc[0]) if loc else ""
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if field:
+            first_field = first_field or field
+            value = raw.get(field, err.get("input"))
+            parts.append(f"{field} = {value!r}: {msg}")
+        else:
+            parts.append(msg)
+    return InvalidPrescription("; ".join(parts), row=row, field=first_field,
+                               value=raw.get(first_field) if first_field else None)
+
+
+def parse_row(raw: Mapping[str, Any], row: int | None = None,
+              base_dir: Path | None = None) -> Prescription:
+    """Validate one row (a mapping of column → cell); empty cells mean 'not given'."""
+    cleaned = {k: (None if isinstance(v, str) and v.strip() == "" else v)
+               for k, v in raw.items()}
+    cleaned = {k: v for k, v in cleaned.items() if v is not None}
+    if base_dir is not None and cleaned.get("mesh_path"):
+        mesh = Path(str(cleaned["mesh_path"]))
+        cleaned["mesh_path"] = str(mesh if mesh.is_absolute() else base_dir / mesh)
+    try:
+        return Prescription(**cleaned)
+    except ValidationError as exc:
+        raise format_validation_error(exc, row, raw) from None
+
+
+def _check_columns(columns: Iterable[str]) -> None:
+    cols = [c.strip() for c in columns]
+    known = set(PRESCRIPTION_COLUMNS) | set(OPTIONAL_COLUMNS)
+    unknown = [c for c in cols if c not in known]
+    if unknown:
+        hints = []
+        for c in unknown:
+            close = get_close_matches(c, sorted(known), n=1)
+            hints.append(f"'{c}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        raise PrescriptionFileError(
+            f"unknown column(s) {', '.join(hints)}; the columns are: "
+            f"{', '.join(PRESCRIPTION_COLUMNS + OPTIONAL_COLUMNS)}")
+    missing = [c for c in REQUIRED_COLUMNS if c not in cols]
+    if missing:
+        raise PrescriptionFileError(
+            f"missing column(s) {', '.join(missing)}; the columns are: "
+            f"{', '.join(PRESCRIPTION_COLUMNS + OPTIONAL_COLUMNS)}")
+    dupes = sorted({c for c in cols if cols.count(c) > 1})
+    if dupes:
+        raise PrescriptionFileError(f"column(s) {', '.join(dupes)} appear more than once")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise PrescriptionFileError(f"cannot read '{path}': {exc.strerror}") from None
+    if size > MAX_FILE_BYTES:
+        raise PrescriptionFileError(
+            f"'{path.name}' is {size} bytes; the limit is {MAX_FILE_BYTES} bytes")
+    data = path.read_bytes()
+    if b"\x00" in data:
+        raise PrescriptionFileError(f"'{path.name}' is a binary file, not CSV or JSON text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PrescriptionFileError(
+            f"'{path.name}' is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+
+
+def _rows_with_ids(records: list[tuple[int, Mapping[str, Any]]],
+                   base_dir: Path | None) -> list[RowResult]:
+    results: list[RowResult] = []
+    seen: dict[str, int] = {}
+    for row, raw in records:
+        rx_id = raw.get("rx_id")
+        rx_id = str(rx_id).strip() if rx_id not in (None, "") else None
+        try:
+            rx = parse_row(raw, row, base_dir)
+            if rx.rx_id in seen:
+                raise InvalidPrescription(
+                    f"rx_id = {rx.rx_id!r}: duplicate of row {seen[rx.rx_id]}; every rx_id "
+                    "must be unique in a file", row=row, field="rx_id", value=rx.rx_id)
+            seen[rx.rx_id] = row
+            results.append(RowResult(row, rx.rx_id, rx, None))
+        except InvalidPrescription as exc:
+            results.append(RowResult(row, rx_id, None, exc))
+    return results
+
+
+def read_csv_text(text: str, base_dir: Path | None = None) -> list[RowResult]:
+    """Parse CSV text (header row with the standard column names)."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise PrescriptionFileError("the file is empty: it needs a header row with the "
+                                    f"columns {', '.join(PRESCRIPTION_COLUMNS)}") from None
+    except csv.Error as exc:
+        raise PrescriptionFileError(f"not a readable CSV file: {exc}") from None
+    header = [h.strip() for h in header]
+    _check_columns(header)
+    records: list[tuple[int, Mapping[str, Any]]] = []
+    try:
+        for number, cells in enumerate(reader, start=1):
+            if not any(c.strip() for c in cells):
+                continue  # blank line
+            if len(cells) != len(header):
+                records.append((number, {"__cells__": len(cells)}))
+                continue
+            records.append((number, dict(zip(header, cells, strict=True))))
+    except csv.Error as exc:
+        raise PrescriptionFileError(f"not a readable CSV file: {exc}") from None
+    results = []
+    for row_result in _rows_with_ids(
+            [(n, r) for n, r in records if "__cells__" not in r], base_dir):
+        results.append(row_result)
+    for n, r in records:
+        if "__cells__" in r:
+            results.append(RowResult(n, None, None, InvalidPrescription(
+                f"has {r['__cells__']} cells but the header has {len(header)} columns",
+                row=n)))
+    return sorted(results, key=lambda r: r.row)
+
+
+def read_json_text(text: str, base_dir: Path | None = None) -> list[RowResult]:
+    """Parse JSON: a list of prescription objects, or {"prescriptions": [...]}."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PrescriptionFileError(f"not valid JSON: {exc}") from None
+    if isinstance(data, dict) and "prescriptions" in data:
+        data = data["prescriptions"]
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise PrescriptionFileError("JSON must be a list of prescriptions or "
+                                    "{\"prescriptions\": [...]}")
+    records: list[tuple[int, Mapping[str, Any]]] = []
+    bad: list[RowResult] = []
+    for number, item in enumerate(data, start=1):
+        if not isinstance(item, dict):
+            bad.append(RowResult(number, None, None, InvalidPrescription(
+                f"is {type(item).__name__}, not a prescription object", row=number)))
+        else:
+            records.append((number, item))
+    return sorted(_rows_with_ids(records, base_dir) + bad, key=lambda r: r.row)
+
+
+def read_prescriptions(path: str | os.PathLike) -> list[RowResult]:
+    """Read a CSV or JSON prescriptions file; a row that fails carries its error.
+
+    Raises
+    ------
+    PrescriptionFileError
+        When the file as a whole is unreadable (missing, binary, not UTF-8, no header,
+        unknown or missing columns, invalid JSON).
+    """
+    p = Path(path)
+    text = _read_text(p)
+    suffix = p.suffix.lower()
+    if suffix == ".json" or (suffix not in (".csv", ".tsv", ".txt")
+                             and text.lstrip().startswith(("[", "{"))):
+        return read_json_text(text, p.parent)
+    return read_csv_text(text, p.parent)
