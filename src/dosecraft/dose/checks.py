@@ -28,8 +28,8 @@ def check_prescription(rx: Prescription, formulation: Formulation,
             f"'{formulation.drug}'; choose a {rx.drug} formulation", field="drug", value=rx.drug)
     if formulation.technology != profile.technology:
         raise InvalidPrescription(
-            f"printer '{profile.id}' is a {profile.technology.value.upper()} printer but "
-            f"formulation '{formulation.id}' needs {formulation.technology.value.upper()}; "
+            f"printer '{profile.id}' is a {str(profile.technology).upper()} printer but "
+            f"formulation '{formulation.id}' needs {str(formulation.technology).upper()}; "
             "choose a matching printer", field="printer", value=rx.printer)
     if (formulation.technology == Technology.FDM and formulation.filament_diameter_mm
             and profile.feed_diameter_mm

@@ -242,6 +242,7 @@ def _make_design(rx: Prescription, formulation: Formulation, profile: PrinterPro
         volume_mm3=fit.family.volume_mm3(dims), surface_area_mm2=fit.family.area_mm2(dims),
         deposited_volume_mm3=fit.volume_mm3, mass_mg=mass, target_dose_mg=target_mg,
         predicted_dose_mg=mass * formulation.drug_loading, mesh_path=rx.mesh_path,
+        size_mm=float(fit.size_mm),
     )
 
 

@@ -51,6 +51,8 @@ class TabletDesign:
     target_dose_mg: float
     predicted_dose_mg: float
     mesh_path: str | None = None
+    #: The shape family's lateral size parameter (diameter or width) the solver chose.
+    size_mm: float | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property

@@ -1,0 +1,113 @@
+"""Dose solver logic, with a simple volume predictor so it runs without the slicer.
+
+The end-to-end property test against the slicer's real layer model is in
+`test_dose_properties.py`.
+"""
+
+import pytest
+
+from dosecraft.dose.limits import band_for_age
+from dosecraft.dose.solver import candidate_shapes, design_tablet, layer_heights
+from dosecraft.errors import InfeasibleDose, InvalidPrescription
+from dosecraft.model import Formulation, Prescription, PrinterProfile, ShapeKind
+
+
+def envelope_predictor(mesh, profile, density):
+    """Deposited volume if the whole envelope were filled at `density` (a stand-in)."""
+    return float(mesh.volume) * density
+
+
+@pytest.fixture()
+def profile() -> PrinterProfile:
+    return PrinterProfile(
+        id="test_fdm", name="test", technology="fdm", firmware="marlin2",
+        extruder="filament", feed_diameter_mm=1.75, nozzle_diameter_mm=0.4, bed_x_mm=200,
+        bed_y_mm=200, max_z_mm=100, layer_height_mm=0.2, first_layer_height_mm=0.2,
+        line_width_mm=0.45, wall_count=2, top_layers=3, bottom_layers=3, min_feature_mm=0.8,
+        print_speed_mm_s=30, wall_speed_mm_s=20, first_layer_speed_mm_s=15,
+        travel_speed_mm_s=120)
+
+
+@pytest.fixture()
+def formulation() -> Formulation:
+    return Formulation(
+        id="para_test", name="test", drug="paracetamol", carrier="PVA", technology="fdm",
+        drug_loading=0.1, density_mg_mm3=1.25, print_temp_c=180, temp_min_c=170,
+        temp_max_c=210, max_dose_per_unit_mg=500, max_daily_dose_mg=4000,
+        max_daily_mg_per_kg=75, filament_diameter_mm=1.75, infill_immediate=0.6,
+        release={"model": "erosion", "erosion_rate_mm_min": 0.02})
+
+
+def rx(**kw) -> Prescription:
+    base = {"rx_id": "T1", "drug": "paracetamol", "formulation": "para_test",
+            "printer": "test_fdm", "dose_mg": 50}
+    base.update(kw)
+    return Prescription(**base)
+
+
+def test_design_hits_dose_and_whole_layers(formulation, profile):
+    design = design_tablet(rx(), formulation, profile, predictor=envelope_predictor)
+    assert design.predicted_dose_mg == pytest.approx(50, rel=1e-4)
+    layers = round((design.height_mm - 0.2) / 0.2) + 1
+    assert design.height_mm == pytest.approx(layer_heights(profile, layers))
+    assert design.infill.density == 0.6
+    assert design.mass_mg == pytest.approx(50 / 0.1, rel=1e-4)
+
+
+def test_children_get_a_caplet_and_infants_a_minitablet(formulation, profile):
+    child = design_tablet(rx(age_years=7, dose_mg=40), formulation, profile,
+                          predictor=envelope_predictor)
+    assert child.shape == ShapeKind.CAPLET
+    assert child.dimensions_mm["length"] <= band_for_age(7).max_length_mm + 1e-9
+    infant = design_tablet(rx(age_years=1, dose_mg=1.5), formulation, profile,
+                           predictor=envelope_predictor)
+    assert infant.shape == ShapeKind.MINITABLET
+    assert 2.0 <= infant.dimensions_mm["diameter"] <= 3.0
+    assert infant.infill.density == 1.0
+
+
+def test_sustained_release_prefers_a_solid_cylinder(formulation, profile):
+    design = design_tablet(rx(release="sustained"), formulation, profile,
+                           predictor=envelope_predictor)
+    assert design.shape == ShapeKind.CYLINDER
+    assert design.infill.density == formulation.infill_sustained
+
+
+def test_too_large_dose_says_how_many_units(formulation, profile):
+    with pytest.raises(InfeasibleDose) as info:
+        design_tablet(rx(dose_mg=450), formulation, profile, predictor=envelope_predictor)
+    message = str(info.value)
+    assert "450 mg does not fit" in message
+    assert "Give 3 units of 150 mg" in message or "Give 2 units of 225 mg" in message
+    assert "largest fitting tablet" in message
+
+
+def test_too_small_dose_names_the_smallest(formulation, profile):
+    with pytest.raises(InfeasibleDose, match="below the smallest printable tablet"):
+        design_tablet(rx(dose_mg=0.05), formulation, profile, predictor=envelope_predictor)
+
+
+def test_raises_infill_to_fit_a_large_dose(formulation, profile):
+    design = design_tablet(rx(dose_mg=180), formulation, profile, predictor=envelope_predictor)
+    assert design.predicted_dose_mg == pytest.approx(180, rel=1e-4)
+
+
+def test_prescribed_shape_not_allowed_for_age(formulation, profile):
+    with pytest.raises(InvalidPrescription, match="shape = caplet.*aged 1"):
+        candidate_shapes(rx(age_years=1, shape="caplet"), formulation, band_for_age(1))
+
+
+@pytest.mark.parametrize(("changes", "fragment"), [
+    ({"drug": "ibuprofen"}, "drug 'ibuprofen' does not match"),
+    ({"dose_mg": 600}, "exceeds the maximum of 500 mg per unit"),
+    ({"dose_mg": None, "dose_mg_per_kg": 80, "weight_kg": 5}, "above the daily maximum of 75"),
+])
+def test_formulation_limits(formulation, profile, changes, fragment):
+    with pytest.raises(InvalidPrescription, match=fragment):
+        design_tablet(rx(**changes), formulation, profile, predictor=envelope_predictor)
+
+
+def test_technology_mismatch(formulation, profile):
+    sse = PrinterProfile(**{**profile.model_dump(), "technology": "sse", "id": "sse_test"})
+    with pytest.raises(InvalidPrescription, match="is a SSE printer"):
+        design_tablet(rx(), formulation, sse, predictor=envelope_predictor)
