@@ -24,7 +24,8 @@ def _fail(message: str) -> None:
 def formulary_list() -> None:
     """List the formulations."""
     table = Table(title="Formulary")
-    for col in ("id", "drug", "technology", "loading", "density mg/mm³", "max mg/unit",
+    table.add_column("id", no_wrap=True)
+    for col in ("drug", "technology", "loading", "density mg/mm³", "max mg/unit",
                 "release model", "example"):
         table.add_column(col)
     for f in list_formulations():
@@ -52,7 +53,8 @@ def formulary_show(formulation_id: Annotated[str, typer.Argument(help="Formulati
 def profiles_list() -> None:
     """List the printer profiles (abstract bases are hidden)."""
     table = Table(title="Printer profiles")
-    for col in ("id", "name", "technology", "firmware", "extruder", "nozzle mm", "bed mm"):
+    table.add_column("id", no_wrap=True)
+    for col in ("name", "technology", "firmware", "extruder", "nozzle mm", "bed mm"):
         table.add_column(col)
     for p in list_profiles():
         table.add_row(p.id, p.name, str(p.technology), str(p.firmware), str(p.extruder),

@@ -7,6 +7,18 @@ from dosecraft.model.prescription import Prescription
 from dosecraft.model.profile import PrinterProfile
 
 
+def drug_matches(prescribed: str, formulated: str) -> bool:
+    """Whether a prescribed drug name names the formulation's drug.
+
+    The same name matches, and so does the base name of a salt form ("propranolol" for
+    "propranolol hydrochloride"): doses of such products are stated as the salt, which is
+    what the formulation's loading refers to.
+    """
+    a = " ".join(prescribed.lower().split())
+    b = " ".join(formulated.lower().split())
+    return a == b or b.startswith(a + " ")
+
+
 def _dose_field(rx: Prescription) -> tuple[str, float]:
     if rx.dose_mg is not None:
         return "dose_mg", rx.dose_mg
@@ -22,7 +34,7 @@ def check_prescription(rx: Prescription, formulation: Formulation,
     formulation's per-unit range and daily maximum (absolute and, for a known weight, per
     kg): a single unit above the daily maximum is a tenfold-type error, never intended.
     """
-    if rx.drug.strip().lower() != formulation.drug.lower():
+    if not drug_matches(rx.drug, formulation.drug):
         raise InvalidPrescription(
             f"drug '{rx.drug}' does not match formulation '{formulation.id}', which contains "
             f"'{formulation.drug}'; choose a {rx.drug} formulation", field="drug", value=rx.drug)
