@@ -8,7 +8,8 @@ PIP := $(BIN)/python -m pip
 APT_PACKAGES := xvfb xauth libgl1 libegl1 libglib2.0-0 libfontconfig1 libdbus-1-3 \
 	libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 \
 	libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0 \
-	libxcb-xfixes0 libxcb-sync1 libxcb-xkb1 libxrender1 libxi6 libsm6 libice6
+	libxcb-xfixes0 libxcb-sync1 libxcb-xkb1 libxrender1 libxi6 libsm6 libice6 \
+	poppler-utils
 
 .PHONY: demo test lint gui bench sysdeps venv venv-dev clean
 
