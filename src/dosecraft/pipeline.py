@@ -8,16 +8,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
+import trimesh
 from pydantic import BaseModel, ConfigDict
 
-from dosecraft.dose.solver import design_tablet
-from dosecraft.errors import DosecraftError
+from dosecraft.dose.closure import close_dose
+from dosecraft.dose.solver import default_predictor, design_tablet
+from dosecraft.errors import DoseCheckFailed, DosecraftError
 from dosecraft.formulary import get_formulation
+from dosecraft.gcode.job import WrittenPlate, write_prescription_gcode
 from dosecraft.model.design import TabletDesign
 from dosecraft.model.formulation import Formulation
 from dosecraft.model.prescription import Prescription
 from dosecraft.model.profile import PrinterProfile
-from dosecraft.model.results import DoseCheck
+from dosecraft.model.results import DoseCheck, ReleaseEstimate
+from dosecraft.model.toolpath import Toolpath
 from dosecraft.profiles import load_profile
 
 
@@ -66,7 +70,11 @@ class JobResult:
     formulation: Formulation | None = None
     profile: PrinterProfile | None = None
     design: TabletDesign | None = None
+    mesh: trimesh.Trimesh | None = None
+    toolpath: Toolpath | None = None
+    plates: tuple[WrittenPlate, ...] = ()
     dose_check: DoseCheck | None = None
+    release: ReleaseEstimate | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
     error: DosecraftError | None = None
 
@@ -77,6 +85,14 @@ class JobResult:
     @property
     def rx_id(self) -> str:
         return self.prescription.rx_id
+
+    @property
+    def gcode_dose_by_tablet_mg(self) -> dict[str, float]:
+        """Re-read dose of every tablet on every plate, by label."""
+        doses: dict[str, float] = {}
+        for plate in self.plates:
+            doses.update(plate.readout.dose_by_object_mg)
+        return doses
 
 
 def run_job(job: Job, on_progress: ProgressCallback | None = None,
@@ -103,6 +119,55 @@ def run_job(job: Job, on_progress: ProgressCallback | None = None,
         design = design_tablet(rx, formulation, profile)
         result = replace(result, design=design,
                          dose_check=DoseCheck(design.target_dose_mg, design.predicted_dose_mg))
+        if job.until >= Stage.TOOLPATH:
+            step(Stage.TOOLPATH, "slicing and closing the dose on the toolpath")
+            result = _toolpath_stage(result, formulation, profile)
+        if job.until >= Stage.GCODE:
+            step(Stage.GCODE, "writing and re-reading the G-code")
+            result = _gcode_stage(result, formulation, profile)
+        if job.until >= Stage.RELEASE:
+            step(Stage.RELEASE, "estimating the release curve")
+            result = _release_stage(result, formulation)
     except DosecraftError as exc:
         return replace(result, error=exc)
     return result
+
+
+def _toolpath_stage(result: JobResult, formulation: Formulation,
+                    profile: PrinterProfile) -> JobResult:
+    assert result.design is not None
+    closed = close_dose(result.design, formulation, profile)
+    design = closed.design
+    # the design figure is the layer model's prediction for the final dimensions
+    model_mm3 = default_predictor(closed.mesh, profile, design.infill.density)
+    check = DoseCheck(design.target_dose_mg, model_mm3 * formulation.drug_mg_per_mm3,
+                      toolpath_mg=design.predicted_dose_mg)
+    return replace(result, design=design, mesh=closed.mesh, toolpath=closed.toolpath,
+                   dose_check=check)
+
+
+def _gcode_stage(result: JobResult, formulation: Formulation,
+                 profile: PrinterProfile) -> JobResult:
+    assert result.design is not None and result.toolpath is not None
+    assert result.dose_check is not None
+    plates = write_prescription_gcode(result.design, result.toolpath,
+                                      result.prescription.quantity, formulation, profile)
+    doses = [d for p in plates for d in p.readout.dose_by_object_mg.values()]
+    target = result.design.target_dose_mg
+    worst = max(doses, key=lambda d: abs(d / target - 1))
+    check = replace(result.dose_check, gcode_mg=worst)
+    result = replace(result, plates=tuple(plates), dose_check=check)
+    if not check.passed:
+        raise DoseCheckFailed(
+            f"{result.rx_id}: re-read G-code holds {worst:.4g} mg for a {target:.4g} mg "
+            f"prescription ({worst / target - 1:+.2%}, tolerance ±{check.tolerance:.0%})")
+    return result
+
+
+def _release_stage(result: JobResult, formulation: Formulation) -> JobResult:
+    from dosecraft.release import estimate_release
+
+    assert result.mesh is not None
+    estimate = estimate_release(result.mesh, formulation.release, toolpath=result.toolpath)
+    return replace(result, release=estimate,
+                   warnings=result.warnings + tuple(estimate.warnings))

@@ -28,5 +28,15 @@ def result_row(row_number: int, result: JobResult) -> dict[str, Any]:
         "design": result.design.to_dict() if result.design else None,
         "dose_check": result.dose_check.to_dict() if result.dose_check else None,
         "warnings": list(result.warnings),
+        "gcode": None,
+        "dose_mg_gcode": None,
+        "release": result.release.to_dict() if result.release else None,
     }
+    if result.plates:
+        doses = result.gcode_dose_by_tablet_mg
+        out["dose_mg_gcode"] = round(result.dose_check.gcode_mg, 6) if result.dose_check \
+            and result.dose_check.gcode_mg is not None else None
+        out["dose_mg_gcode_by_tablet"] = {k: round(v, 6) for k, v in doses.items()}
+        out["print_time_min"] = round(sum(p.readout.print_time_s for p in result.plates) / 60,
+                                      2)
     return out

@@ -32,12 +32,34 @@ class BatchSummary:
         return len(self.rows) - self.failed
 
 
-def _run_one(item: tuple[int, Prescription]) -> dict[str, Any]:
+def gcode_names(rx_id: str, plates: int) -> list[str]:
+    """File names of a prescription's plates: `<rx_id>.gcode`, then `<rx_id>.plate2.gcode`…"""
+    return [f"{rx_id}.gcode" if k == 1 else f"{rx_id}.plate{k}.gcode"
+            for k in range(1, plates + 1)]
+
+
+def write_outputs(result: JobResult, out_dir: Path, row: dict[str, Any]) -> None:
+    """Write a prescription's G-code files atomically and note them in its row."""
+    if not result.ok or not result.plates:
+        return
+    gcode_dir = out_dir / "gcode"
+    names = gcode_names(result.rx_id, len(result.plates))
+    for name, plate in zip(names, result.plates, strict=True):
+        write_atomic(gcode_dir / name, plate.program.text)
+    row["gcode"] = f"gcode/{names[0]}"
+    row["gcode_files"] = [{"path": f"gcode/{n}", "sha256": p.program.sha256,
+                           "tablets": list(p.program.objects)}
+                          for n, p in zip(names, result.plates, strict=True)]
+
+
+def _run_one(item: tuple[int, Prescription, str]) -> dict[str, Any]:
     """Worker: one prescription → its batch row. Never raises (a crash is a row error)."""
-    row_number, rx = item
+    row_number, rx, out_dir = item
     try:
         result: JobResult = run_job(Job(prescription=rx))
-        return result_row(row_number, result)
+        row = result_row(row_number, result)
+        write_outputs(result, Path(out_dir), row)
+        return row
     except Exception as exc:  # a bug must not stop the other rows; the row says what broke
         return {"row": row_number, "rx_id": rx.rx_id, "status": "error",
                 "error": f"internal error ({type(exc).__name__}): {exc}",
@@ -59,7 +81,8 @@ def run_batch(path: str | os.PathLike, out_dir: str | os.PathLike, *, workers: i
             results[r.row] = error_row(r)
             if on_row:
                 on_row(results[r.row])
-    todo = [(r.row, r.prescription) for r in rows_in if r.ok and r.prescription is not None]
+    todo = [(r.row, r.prescription, str(out)) for r in rows_in
+            if r.ok and r.prescription is not None]
     if workers > 1 and len(todo) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             for row in pool.map(_run_one, todo, chunksize=max(1, len(todo) // (4 * workers))):

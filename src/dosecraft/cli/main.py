@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,8 +21,9 @@ app = typer.Typer(help="Design, slice and verify patient-specific 3D-printed tab
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(formulary_app, name="formulary")
 app.add_typer(profiles_app, name="profiles")
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs, files) gets a wide table instead of Rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -42,8 +44,7 @@ def design_table(row: dict[str, Any]) -> Table:
     """Rich table of one design row (as in batch.json)."""
     table = Table(title=f"Tablet design — {row['rx_id']}", show_header=False)
     design = row["design"]
-    table.add_row("target dose", f"{row['target_dose_mg']:.4g} mg")
-    table.add_row("predicted dose", f"{design['predicted_dose_mg']:.4g} mg")
+    table.add_row("target dose", f"{row['target_dose_mg']:.4f} mg")
     table.add_row("shape", design["shape"])
     dims = ", ".join(f"{k} {v:.2f}" for k, v in design["dimensions_mm"].items())
     table.add_row("dimensions (mm)", dims)
@@ -54,15 +55,21 @@ def design_table(row: dict[str, Any]) -> Table:
     table.add_row("tablet mass", f"{design['mass_mg']:.1f} mg")
     table.add_row("SA/V", f"{design['sa_v_per_mm']:.3f} mm⁻¹")
     check = row.get("dose_check") or {}
-    for key in ("toolpath_mg", "gcode_mg"):
+    for key, label in (("design_mg", "design dose"), ("toolpath_mg", "toolpath dose"),
+                       ("gcode_mg", "G-code dose (re-read)")):
         if check.get(key) is not None:
-            table.add_row(key.replace("_mg", " dose"), f"{check[key]:.4g} mg")
+            table.add_row(label, f"{check[key]:.4f} mg")
     if check:
         verdict = "[green]PASS[/]" if check["passed"] else "[red]FAIL[/]"
         table.add_row("dose check", f"{verdict} ({check['relative_error']:+.3%})")
-    for extra in ("gcode",):
-        if row.get(extra):
-            table.add_row(extra, str(row[extra]))
+    release = row.get("release")
+    if release:
+        table.add_row("release", f"{release['model']}: t50 {release['t50_min'] or '—'} min, "
+                      f"t80 {release['t80_min'] or '—'} min")
+    if row.get("print_time_min") is not None:
+        table.add_row("print time", f"{row['print_time_min']:.1f} min")
+    for warning in row.get("warnings") or []:
+        table.add_row("[yellow]warning[/]", warning)
     return table
 
 
@@ -136,21 +143,26 @@ def batch(
     except DosecraftError as exc:
         fail(str(exc))
     table = Table(title=f"Batch {prescriptions.name} → {out}/batch.json")
-    for col in ("row", "rx_id", "status", "target mg", "shape", "size (mm)", "infill",
-                "predicted mg", "error"):
-        table.add_column(col, overflow="fold")
+    for col in ("row", "rx_id", "status", "target mg", "shape", "size mm", "infill",
+                "G-code mg", "error %", "t80 min", "error"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("rx_id", "size mm"))
     for r in summary.rows:
+        if quiet and r["status"] == "ok":
+            continue
         d = r.get("design") or {}
+        check = r.get("dose_check") or {}
+        release = r.get("release") or {}
         dims = "×".join(f"{v:.1f}" for k, v in (d.get("dimensions_mm") or {}).items()
                         if k in ("diameter", "length", "width", "outer_diameter", "height"))
         status = "[green]ok[/]" if r["status"] == "ok" else "[red]error[/]"
-        if quiet and r["status"] == "ok":
-            continue
-        table.add_row(str(r["row"]), str(r["rx_id"]), status,
-                      f"{r['target_dose_mg']:.4g}" if r.get("target_dose_mg") else "",
-                      d.get("shape", ""), dims,
-                      f"{d['infill']['density']:.0%}" if d else "",
-                      f"{d['predicted_dose_mg']:.4g}" if d else "", r.get("error") or "")
+        table.add_row(
+            str(r["row"]), str(r["rx_id"]), status,
+            f"{r['target_dose_mg']:.4g}" if r.get("target_dose_mg") else "",
+            d.get("shape", ""), dims, f"{d['infill']['density']:.0%}" if d else "",
+            f"{r['dose_mg_gcode']:.4f}" if r.get("dose_mg_gcode") is not None else "",
+            f"{check['relative_error']:+.3%}" if check.get("gcode_mg") is not None else "",
+            f"{release['t80_min']:.0f}" if release.get("t80_min") else "",
+            r.get("error") or "")
     console.print(table)
     console.print(f"{summary.ok} ok, {summary.failed} failed")
     if summary.failed:

@@ -1,0 +1,65 @@
+"""G-code for one prescription: plates of identical tablets, written and re-read."""
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+from dosecraft import __version__
+from dosecraft.gcode.plate import plan_plate, plate_capacity, tablet_labels, toolpath_footprint
+from dosecraft.gcode.reader import read_gcode
+from dosecraft.gcode.readout import GcodeReadout
+from dosecraft.gcode.writer import GcodeProgram, write_gcode
+from dosecraft.model.design import TabletDesign
+from dosecraft.model.formulation import Formulation
+from dosecraft.model.profile import PrinterProfile
+from dosecraft.model.toolpath import Toolpath
+
+
+def design_sha256(design: TabletDesign, formulation: Formulation,
+                  profile: PrinterProfile) -> str:
+    """SHA-256 of everything that defines the printed tablet (canonical JSON)."""
+    payload = {
+        "dosecraft": __version__,
+        "design": design.to_dict(),
+        "formulation": formulation.model_dump(mode="json"),
+        "profile": profile.model_dump(mode="json"),
+        "target_dose_mg": design.target_dose_mg,
+    }
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class WrittenPlate:
+    """One plate's program and what re-reading it found."""
+
+    program: GcodeProgram
+    readout: GcodeReadout
+
+
+def write_prescription_gcode(design: TabletDesign, toolpath: Toolpath, quantity: int,
+                             formulation: Formulation,
+                             profile: PrinterProfile) -> list[WrittenPlate]:
+    """Write `quantity` copies of a tablet as as few plates as the bed allows, re-read each.
+
+    Labels run on across plates (`<rx_id>_1` … `<rx_id>_<quantity>`), so every tablet of the
+    prescription has one name whatever plate it is on.
+    """
+    capacity = max(1, plate_capacity(toolpath_footprint(toolpath), profile))
+    labels = tablet_labels(design.rx_id, quantity)
+    sha = design_sha256(design, formulation, profile)
+    plates: list[WrittenPlate] = []
+    for start in range(0, quantity, capacity):
+        chunk = labels[start:start + capacity]
+        plate = plan_plate([(label, toolpath) for label in chunk], profile)
+        header = {
+            "rx_id": design.rx_id,
+            "target_dose_mg": f"{design.target_dose_mg:.6g}",
+            "predicted_dose_mg": f"{design.predicted_dose_mg:.6g}",
+            "design_sha256": sha,
+            "plate": f"{start // capacity + 1}/{math.ceil(quantity / capacity)}",
+        }
+        program = write_gcode(plate, profile, formulation, header)
+        plates.append(WrittenPlate(program, read_gcode(program.text)))
+    return plates
