@@ -58,4 +58,4 @@ bench: venv-dev
 	$(BIN)/python bench/slice_bench.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-octoprint .venv-moonraker out .pytest_cache .ruff_cache .hypothesis
