@@ -21,6 +21,11 @@ app = typer.Typer(help="Design, slice and verify patient-specific 3D-printed tab
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(formulary_app, name="formulary")
 app.add_typer(profiles_app, name="profiles")
+# Command modules register themselves below, one line each (keep one module per area):
+# [slice commands]
+# [release commands]
+# [batch, records, audit, qc, calibrate commands]
+# [printers and send commands]
 # Piped output (CI logs, files) gets a wide table instead of Rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
