@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from dosecraft.dose.closure import close_dose
 from dosecraft.dose.solver import default_predictor, design_tablet
 from dosecraft.errors import DoseCheckFailed, DosecraftError
-from dosecraft.formulary import get_formulation
+from dosecraft.formulary import get_formulation, with_mass_factor
 from dosecraft.gcode.job import WrittenPlate, write_prescription_gcode
 from dosecraft.model.design import TabletDesign
 from dosecraft.model.formulation import Formulation
@@ -60,6 +60,9 @@ class Job(BaseModel):
     until: Stage = Stage.RELEASE
     formulary_dirs: tuple[str, ...] = ()
     profile_dirs: tuple[str, ...] = ()
+    #: Calibrated mass factor for this printer × formulation (from the records); when
+    #: None the formulation's own `mass_factor` applies.
+    mass_factor: float | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,6 +116,8 @@ def run_job(job: Job, on_progress: ProgressCallback | None = None,
 
     try:
         formulation = get_formulation(rx.formulation, extra_dirs=job.formulary_dirs)
+        if job.mass_factor is not None:
+            formulation = with_mass_factor(formulation, job.mass_factor)
         profile = load_profile(rx.printer, extra_dirs=job.profile_dirs)
         result = replace(result, formulation=formulation, profile=profile)
         step(Stage.DESIGN, "sizing the tablet for the dose")
