@@ -12,6 +12,7 @@ import trimesh
 from pydantic import BaseModel, ConfigDict
 
 from dosecraft.dose.closure import close_dose
+from dosecraft.dose.release_design import design_for_target
 from dosecraft.dose.solver import default_predictor, design_tablet
 from dosecraft.errors import DoseCheckFailed, DosecraftError
 from dosecraft.formulary import get_formulation, with_mass_factor
@@ -121,7 +122,12 @@ def run_job(job: Job, on_progress: ProgressCallback | None = None,
         profile = load_profile(rx.printer, extra_dirs=job.profile_dirs)
         result = replace(result, formulation=formulation, profile=profile)
         step(Stage.DESIGN, "sizing the tablet for the dose")
-        design = design_tablet(rx, formulation, profile)
+        if rx.target_t80_min is not None:
+            targeted = design_for_target(rx, formulation, profile)
+            design = targeted.design
+            result = replace(result, warnings=result.warnings + targeted.warnings)
+        else:
+            design = design_tablet(rx, formulation, profile)
         result = replace(result, design=design,
                          dose_check=DoseCheck(design.target_dose_mg, design.predicted_dose_mg))
         if job.until >= Stage.TOOLPATH:
