@@ -25,3 +25,12 @@ def sse_profile():
     from dosecraft.profiles import load_profile
 
     return load_profile("generic_sse_syringe")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path_factory, monkeypatch):
+    """Keep tests away from the developer's own records, formulary and printer registry:
+    platformdirs resolves the user folders from the XDG variables at call time."""
+    base = tmp_path_factory.mktemp("xdg")
+    for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        monkeypatch.setenv(name, str(base / name.lower()))

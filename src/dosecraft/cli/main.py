@@ -12,8 +12,11 @@ from rich.table import Table
 
 from dosecraft import __version__
 from dosecraft.cli.catalog import formulary_app, profiles_app
+from dosecraft.cli.printers_cmd import register as register_printers
+from dosecraft.cli.release_cmd import release_app
+from dosecraft.cli.rx_options import prescription_from_options
+from dosecraft.cli.slice_cmd import register as register_slice
 from dosecraft.errors import DosecraftError
-from dosecraft.io.prescriptions import parse_row, read_prescriptions
 from dosecraft.model.enums import ReleaseKind, ShapeKind
 from dosecraft.pipeline import Job, run_job
 
@@ -22,10 +25,10 @@ app = typer.Typer(help="Design, slice and verify patient-specific 3D-printed tab
 app.add_typer(formulary_app, name="formulary")
 app.add_typer(profiles_app, name="profiles")
 # Command modules register themselves below, one line each (keep one module per area):
-# [slice commands]
-# [release commands]
+register_slice(app)  # [slice commands]
+app.add_typer(release_app, name="release")  # [release commands]
 # [batch, records, audit, qc, calibrate commands]
-# [printers and send commands]
+register_printers(app)  # [printers and send commands]
 # Piped output (CI logs, files) gets a wide table instead of Rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -99,25 +102,16 @@ def design(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Design one tablet, from flags or from a row of a prescriptions file."""
+    raw = {"rx_id": rx_id, "drug": drug, "formulation": formulation,
+           "printer": printer, "dose_mg": dose_mg, "dose_mg_per_kg": dose_mg_per_kg,
+           "weight_kg": weight_kg, "age_years": age_years,
+           "shape": shape.value if shape else None,
+           "mesh_path": str(mesh_path) if mesh_path else None,
+           "release": release.value, "target_t80_min": target_t80_min,
+           "infill": infill, "quantity": quantity}
+    rx = None
     try:
-        if from_file is not None:
-            rows = read_prescriptions(from_file)
-            picked = [r for r in rows if row is None or r.rx_id == row]
-            if not picked:
-                fail(f"no row with rx_id {row!r} in {from_file}; rx_ids: "
-                     f"{', '.join(str(r.rx_id) for r in rows)}")
-            if picked[0].error is not None:
-                fail(str(picked[0].error))
-            rx = picked[0].prescription
-        else:
-            raw = {"rx_id": rx_id, "drug": drug, "formulation": formulation,
-                   "printer": printer, "dose_mg": dose_mg, "dose_mg_per_kg": dose_mg_per_kg,
-                   "weight_kg": weight_kg, "age_years": age_years,
-                   "shape": shape.value if shape else None,
-                   "mesh_path": str(mesh_path) if mesh_path else None,
-                   "release": release.value, "target_t80_min": target_t80_min,
-                   "infill": infill, "quantity": quantity}
-            rx = parse_row({k: v for k, v in raw.items() if v is not None})
+        rx = prescription_from_options(raw, from_file, row)
     except DosecraftError as exc:
         fail(str(exc))
     assert rx is not None

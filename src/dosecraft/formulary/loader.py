@@ -20,6 +20,7 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import platformdirs
 from pydantic import ValidationError
 
 from dosecraft.errors import FormularyError, UnknownFormulation
@@ -40,16 +41,24 @@ FORMULATION_SPECS = {
 PathLike = str | os.PathLike[str]
 
 
+def user_formulary_dir() -> Path:
+    """The per-user formulary folder: ``platformdirs.user_data_path("dosecraft")/formulary``.
+
+    Calibrated formulations are stored here (see `dosecraft.release.store`), so they take
+    precedence over the shipped examples without any configuration.
+    """
+    return platformdirs.user_data_path("dosecraft") / "formulary"
+
+
 def formulary_search_dirs(extra_dirs: Iterable[PathLike] = ()) -> list[Path]:
     """Existing formulary folders in search order (user folders first, shipped last).
 
-    Parameters
-    ----------
-    extra_dirs : folders searched before ``DOSECRAFT_FORMULARY_PATH`` and the shipped one.
+    Order: `extra_dirs`, ``DOSECRAFT_FORMULARY_PATH``, the user formulary folder
+    (`user_formulary_dir`), the shipped folder.
     """
     env = [p for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p.strip()]
     dirs: list[Path] = []
-    for candidate in [*extra_dirs, *env, SHIPPED_DIR]:
+    for candidate in [*extra_dirs, *env, user_formulary_dir(), SHIPPED_DIR]:
         path = Path(candidate).expanduser().resolve()
         if path.is_dir() and path not in dirs:
             dirs.append(path)

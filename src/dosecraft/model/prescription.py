@@ -61,7 +61,8 @@ def _parse_number(field: str, raw: Any) -> Any:
             if field == "weight_kg" and unit in ("lb", "lbs", "g", "pound", "pounds"):
                 raise ValueError(f"'{text}' is not in kg; convert to kg and write a plain number")
             raise ValueError(
-                f"'{text}' has a unit ('{unit}'); write a plain number in {field}"
+                f"'{text}' is not a plain number (it ends in '{unit}'); write only the "
+                f"number in {field}"
             )
         if re.fullmatch(r"[-+]?\d+,\d+", text):
             raise ValueError(f"'{text}' uses a decimal comma; write it with a point")
