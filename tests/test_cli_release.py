@@ -55,11 +55,9 @@ def assert_input_error(result, *fragments: str) -> None:
 
 @pytest.fixture(autouse=True)
 def _hermetic_formulary(tmp_path, monkeypatch) -> None:
-    """Only the shipped formulary, whatever the developer's environment or user data
-    folder holds (and never write into the real one)."""
+    """Only the shipped formulary, whatever the developer's environment holds (the user
+    data folder is already a fresh temporary one: see conftest)."""
     monkeypatch.delenv(ENV_VAR, raising=False)
-    monkeypatch.setattr(store.platformdirs, "user_data_path",
-                        lambda app: tmp_path / "user_data" / app)
 
 
 @pytest.fixture
@@ -246,16 +244,21 @@ def test_predict_uses_the_stored_calibration(tmp_path, user_formulary):
     assert not any("uncalibrated" in w for w in out["warnings"])
 
 
-def test_calibrate_defaults_to_the_user_data_folder_and_says_if_unused(tmp_path):
+def test_calibrate_defaults_to_the_user_data_folder_which_the_loader_reads():
+    from dosecraft.formulary import get_formulation
+    from dosecraft.formulary.loader import user_formulary_dir
+
     result = invoke("calibrate", "paracetamol_pva_fdm", "--data",
                     str(DISSOLUTION / "cylinder_10x4_erosion.csv"), "--shape", "cylinder",
                     "--dims", "diameter=10,height=4", "--resolution", "0.2")
     assert result.exit_code == 0, result.output
-    stored = tmp_path / "user_data" / "dosecraft" / "formulary" / "paracetamol_pva_fdm.toml"
+    stored = user_formulary_dir() / "paracetamol_pva_fdm.toml"
     assert stored.is_file() and "0.02" in result.stdout  # sample: 0.02 mm/min
-    # until the loader reads this folder by default, the command says how to enable it
-    if not store.on_search_path(stored.parent):
-        assert ENV_VAR in result.stdout.replace("\n", "")
+    assert store.on_search_path(stored.parent)
+    assert ENV_VAR not in result.stdout.replace("\n", "")
+    calibrated = get_formulation("paracetamol_pva_fdm")
+    assert calibrated.release.erosion_rate_mm_min == pytest.approx(0.02, rel=0.05)
+    assert "cylinder_10x4_erosion.csv" in calibrated.release.source
 
 
 def test_dry_run_stores_nothing(tmp_path):
