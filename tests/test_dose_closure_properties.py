@@ -6,6 +6,7 @@ back and every tablet's deposited drug mass is compared with the prescription.
 """
 
 import math
+from pathlib import Path
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -16,14 +17,12 @@ from dosecraft.formulary import list_formulations
 from dosecraft.model import Prescription, ShapeKind, Technology
 from dosecraft.pipeline import Job, Stage, run_job
 
-from conftest import SAMPLES
-
 FORMULATIONS = {f.id: f for f in list_formulations()}
 PRINTERS = {
     Technology.FDM: ["generic_fdm_175", "klipper_fdm_175", "reprap_fdm_175"],
     Technology.SSE: ["generic_sse_syringe", "volumetric_sse", "pneumatic_sse"],
 }
-MESH = str(SAMPLES / "meshes" / "rounded_triangle.stl")
+MESH = str(Path(__file__).resolve().parents[1] / "samples" / "meshes" / "rounded_triangle.stl")
 
 
 @st.composite

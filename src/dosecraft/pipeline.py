@@ -99,14 +99,37 @@ class JobResult:
         return doses
 
 
+def resume_stage(previous: JobResult | None, rx: Prescription) -> Stage:
+    """The first stage that must run for `rx` when `previous` is the last result.
+
+    Only a successful previous result that got through the toolpath can be reused, and
+    only for fields that invalidate no earlier stage than `Stage.GCODE` (quantity, rx_id,
+    patient_ref). A field missing from `SETTING_STAGE` re-runs everything.
+    """
+    if previous is None or not previous.ok or previous.toolpath is None:
+        return Stage.DESIGN
+    changed = {name for name in type(rx).model_fields
+               if getattr(previous.prescription, name) != getattr(rx, name)}
+    if not changed:
+        return Stage.GCODE
+    return min(SETTING_STAGE.get(name, Stage.DESIGN) for name in changed)
+
+
 def run_job(job: Job, on_progress: ProgressCallback | None = None,
-            cancel: CancelCheck | None = None) -> JobResult:
+            cancel: CancelCheck | None = None,
+            previous: JobResult | None = None) -> JobResult:
     """Run one prescription through the stages up to `job.until`.
 
-    Errors that dosecraft raises on purpose (bad prescription, infeasible dose, ...) are
-    returned in `JobResult.error`, never raised, so a batch keeps going.
+    With `previous` (the last result of this prescription before some fields changed),
+    the stages those fields don't invalidate are reused: a changed quantity or rx_id only
+    rewrites the G-code (see `SETTING_STAGE`). Errors that dosecraft raises on purpose (bad
+    prescription, infeasible dose, ...) are returned in `JobResult.error`, never raised, so
+    a batch keeps going.
     """
     rx = job.prescription
+    if (previous is not None and job.until >= Stage.GCODE
+            and resume_stage(previous, rx) >= Stage.GCODE):
+        return _resume_gcode(previous, rx, on_progress, cancel)
     result = JobResult(prescription=rx)
 
     def step(stage: Stage, message: str) -> None:
@@ -142,6 +165,25 @@ def run_job(job: Job, on_progress: ProgressCallback | None = None,
     except DosecraftError as exc:
         return replace(result, error=exc)
     return result
+
+
+def _resume_gcode(previous: JobResult, rx: Prescription,
+                  on_progress: ProgressCallback | None,
+                  cancel: CancelCheck | None) -> JobResult:
+    """Rewrite only the G-code of `previous` for `rx` (same tablet, new labels or count)."""
+    assert previous.design is not None and previous.dose_check is not None
+    assert previous.formulation is not None and previous.profile is not None
+    design = replace(previous.design, rx_id=rx.rx_id)  # the rx_id labels the G-code
+    base = replace(previous, prescription=rx, design=design, plates=(), error=None,
+                   dose_check=replace(previous.dose_check, gcode_mg=None))
+    try:
+        if cancel is not None and cancel():
+            raise JobCancelled(f"{rx.rx_id}: cancelled before gcode")
+        if on_progress is not None:
+            on_progress(Stage.GCODE, "writing and re-reading the G-code")
+        return _gcode_stage(base, previous.formulation, previous.profile)
+    except DosecraftError as exc:
+        return replace(base, error=exc)
 
 
 def _toolpath_stage(result: JobResult, formulation: Formulation,

@@ -1,0 +1,51 @@
+"""The orchestrator: stages, cancellation, and resuming from a cached result."""
+
+from dosecraft.io.prescriptions import parse_row
+from dosecraft.pipeline import Job, JobCancelled, Stage, resume_stage, run_job
+
+RX = {"rx_id": "PIPE-1", "drug": "paracetamol", "dose_mg": "40",
+      "formulation": "paracetamol_pva_fdm", "printer": "generic_fdm_175", "quantity": "2"}
+
+
+def rx(**changes):
+    return parse_row({**RX, **changes})
+
+
+def test_stages_run_up_to_until():
+    design_only = run_job(Job(prescription=rx(), until=Stage.DESIGN))
+    assert design_only.ok and design_only.toolpath is None and not design_only.plates
+    full = run_job(Job(prescription=rx(), until=Stage.GCODE))
+    assert full.ok and full.toolpath is not None and len(full.plates) == 1
+    assert sorted(full.gcode_dose_by_tablet_mg) == ["PIPE-1_1", "PIPE-1_2"]
+
+
+def test_progress_and_cancel():
+    seen = []
+    result = run_job(Job(prescription=rx(), until=Stage.GCODE),
+                     on_progress=lambda stage, msg: seen.append(stage))
+    assert seen == [Stage.DESIGN, Stage.TOOLPATH, Stage.GCODE] and result.ok
+    cancelled = run_job(Job(prescription=rx(), until=Stage.GCODE),
+                        on_progress=lambda stage, msg: None,
+                        cancel=lambda: len(seen) > 0)
+    assert isinstance(cancelled.error, JobCancelled)
+
+
+def test_resume_reuses_the_tablet_for_gcode_only_changes():
+    first = run_job(Job(prescription=rx(), until=Stage.GCODE))
+    changed = rx(rx_id="PIPE-2", quantity="3")
+    assert resume_stage(first, changed) == Stage.GCODE
+    again = run_job(Job(prescription=changed, until=Stage.GCODE), previous=first)
+    assert again.ok
+    assert again.toolpath is first.toolpath  # not re-sliced
+    assert sorted(again.gcode_dose_by_tablet_mg) == ["PIPE-2_1", "PIPE-2_2", "PIPE-2_3"]
+    assert "; dosecraft.rx_id = PIPE-2" in again.plates[0].program.text
+
+
+def test_resume_recomputes_when_the_dose_changes():
+    first = run_job(Job(prescription=rx(), until=Stage.GCODE))
+    changed = rx(dose_mg="45")
+    assert resume_stage(first, changed) == Stage.DESIGN
+    again = run_job(Job(prescription=changed, until=Stage.GCODE), previous=first)
+    assert again.toolpath is not first.toolpath
+    for dose in again.gcode_dose_by_tablet_mg.values():
+        assert abs(dose / 45 - 1) < 0.01
