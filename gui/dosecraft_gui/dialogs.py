@@ -1,0 +1,97 @@
+"""Small dialogs: worksheet facts (operator, lot, expiry) and sending G-code to a printer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from PySide6.QtCore import QDate
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QWidget,
+)
+
+from dosecraft_gui import settings
+
+
+class WorksheetDialog(QDialog):
+    """Ask for what the worksheet needs beyond the result: who, which lot, its expiry."""
+
+    def __init__(self, formulation: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Compounding worksheet")
+        form = QFormLayout(self)
+        self.operator = QLineEdit(str(settings.get("worksheet/operator", "")))
+        self.operator.setPlaceholderText("your name (required)")
+        self.lot = QLineEdit()
+        self.lot.setPlaceholderText("lot of the loaded material (recommended)")
+        self.expiry = QDateEdit(QDate.currentDate().addMonths(6))
+        self.expiry.setCalendarPopup(True)
+        self.expiry.setDisplayFormat("yyyy-MM-dd")
+        form.addRow(QLabel(f"Formulation <b>{formulation}</b>"))
+        form.addRow("Operator", self.operator)
+        form.addRow("Formulation lot", self.lot)
+        form.addRow("Lot expiry", self.expiry)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _accept(self) -> None:
+        if not self.operator.text().strip():
+            self.operator.setFocus()
+            self.operator.setStyleSheet("border: 1px solid #b3261e;")
+            return
+        settings.put("worksheet/operator", self.operator.text().strip())
+        self.accept()
+
+    def values(self) -> dict[str, Any]:
+        """operator, lot and expiry (a `datetime.date`)."""
+        q = self.expiry.date()
+        return {"operator": self.operator.text().strip(), "lot": self.lot.text().strip(),
+                "expiry": dt.date(q.year(), q.month(), q.day())}
+
+
+class SendDialog(QDialog):
+    """Pick a registered printer (sliced for this profile) and whether to start printing."""
+
+    def __init__(self, printers: Mapping[str, Any], profile: str, formulation: str,
+                 plates: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Send to printer")
+        form = QFormLayout(self)
+        self.printer = QComboBox()
+        for name, p in printers.items():
+            fits = p.profile == profile and p.may_print(formulation)
+            self.printer.addItem(f"{name} ({p.kind}, {p.url})" + ("" if fits else
+                                 " — not set up for this profile/formulation"), name)
+            if not fits:
+                # A plate sliced for another profile would print the wrong dose.
+                self.printer.model().item(self.printer.count() - 1).setEnabled(False)
+        self.start = QCheckBox("Start printing after the upload")
+        form.addRow(QLabel(f"{plates} plate(s) sliced for <b>{profile}</b>"))
+        form.addRow("Printer", self.printer)
+        form.addRow(self.start)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        enabled = [i for i in range(self.printer.count())
+                   if self.printer.model().item(i).isEnabled()]
+        if enabled:
+            self.printer.setCurrentIndex(enabled[0])
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(enabled))
+
+    def values(self) -> tuple[str, bool]:
+        """(printer name, start)."""
+        return str(self.printer.currentData()), self.start.isChecked()

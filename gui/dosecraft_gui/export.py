@@ -1,0 +1,91 @@
+"""Exports of one job result: G-code plates, STL, 3MF and the compounding worksheet PDF.
+
+Qt-free; every file is written by the core's writers (atomically), from the result as
+computed — nothing is recomputed for export.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+from dosecraft.batch.atomic import write_atomic
+from dosecraft.batch.rows import result_row
+from dosecraft.io.meshes import export_3mf, export_stl
+from dosecraft.pipeline import JobResult
+from dosecraft.reports.batchinfo import BatchInfo, FormulationLot
+from dosecraft.reports.worksheet import write_worksheet
+
+
+class ExportError(ValueError):
+    """The result has nothing to export of the asked kind (e.g. a failed job)."""
+
+
+def plate_paths(path: str | os.PathLike, plates: int) -> list[Path]:
+    """`name.gcode`, then `name.plate2.gcode`, … (the batch runner's naming)."""
+    first = Path(path)
+    stem, suffix = first.stem, first.suffix or ".gcode"
+    return [first.with_name(f"{stem}{suffix}") if k == 1
+            else first.with_name(f"{stem}.plate{k}{suffix}") for k in range(1, plates + 1)]
+
+
+def export_gcode(result: JobResult, path: str | os.PathLike) -> list[Path]:
+    """Write every plate's G-code; returns the files written (one per plate)."""
+    if not result.ok or not result.plates:
+        raise ExportError("there is no verified G-code to export: compute the prescription "
+                          "and make sure the dose check passed")
+    paths = plate_paths(path, len(result.plates))
+    return [write_atomic(p, plate.program.text) for p, plate in zip(paths, result.plates,
+                                                                     strict=True)]
+
+
+def export_mesh(result: JobResult, path: str | os.PathLike) -> Path:
+    """Write the tablet solid as STL or 3MF, by the file's suffix."""
+    if result.mesh is None:
+        raise ExportError("there is no tablet solid to export: compute the prescription")
+    suffix = Path(path).suffix.lower()
+    if suffix == ".stl":
+        return export_stl(result.mesh, path)
+    if suffix == ".3mf":
+        return export_3mf(result.mesh, path)
+    raise ExportError(f"unknown mesh type '{suffix}'; use .stl or .3mf")
+
+
+def worksheet_row(result: JobResult) -> dict[str, Any]:
+    """The batch.json row of one result, with what the worksheet prints beyond it."""
+    row = result_row(1, result)
+    # result_row does not carry these yet, but the worksheet prints them (see the report).
+    row["patient_ref"] = result.prescription.patient_ref
+    if result.plates:
+        shas = [p.program.sha256 for p in result.plates]
+        row["gcode_sha256"] = shas[0]
+        row["gcode_files"] = [{"path": p.name, "sha256": s, "tablets": list(plate.program.objects)}
+                              for p, s, plate in zip(plate_paths(f"{result.rx_id}.gcode",
+                                                                 len(shas)),
+                                                     shas, result.plates, strict=True)]
+    return row
+
+
+def batch_info(result: JobResult, operator: str, lot: str = "",
+               expiry: dt.date | None = None, source_file: str = "",
+               date: dt.date | None = None) -> BatchInfo:
+    """The worksheet's batch facts for a single prescription (the rx_id is the batch ID).
+
+    Without a lot the worksheet prints its "record the lot" warning, as it should.
+    """
+    rx = result.prescription
+    formulations: tuple[FormulationLot, ...] = ()
+    if lot:
+        name = result.formulation.name if result.formulation is not None else ""
+        formulations = (FormulationLot(formulation_id=rx.formulation, name=name, lot=lot,
+                                       expiry=expiry or dt.date.today()),)
+    return BatchInfo(batch_id=rx.rx_id, date=date or dt.date.today(), operator=operator,
+                     source_file=source_file, formulations=formulations,
+                     printers=(rx.printer,))
+
+
+def export_worksheet(result: JobResult, path: str | os.PathLike, info: BatchInfo) -> Path:
+    """Write the compounding worksheet PDF of one prescription."""
+    return write_worksheet(path, info, [worksheet_row(result)])

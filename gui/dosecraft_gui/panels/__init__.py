@@ -1,0 +1,1 @@
+"""The app's panels: prescription form, dose check, release plot, batch tab."""

@@ -1,0 +1,172 @@
+"""The designer end to end: type a prescription, compute, read the panels (needs Xvfb)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QLineEdit
+
+from dosecraft.model.enums import ToolRole
+from dosecraft.pipeline import Stage
+from dosecraft_gui.validation import GENERAL
+
+#: A job takes a few seconds; a slow CI machine gets a margin.
+JOB_TIMEOUT_MS = 60_000
+
+
+def _type(qtbot, window, field: str, text: str) -> None:
+    widget = window.form.inputs[field]
+    assert isinstance(widget, QLineEdit)
+    widget.clear()
+    qtbot.keyClicks(widget, text)
+
+
+def _choose(window, field: str, value: str) -> None:
+    combo = window.form.inputs[field]
+    assert isinstance(combo, QComboBox)
+    index = combo.findData(value)
+    assert index >= 0, value
+    combo.setCurrentIndex(index)
+
+
+def _fill(qtbot, window, raw: dict[str, str]) -> None:
+    for field in ("formulation", "printer", "shape", "release"):
+        _choose(window, field, raw.get(field, ""))
+    for field in ("rx_id", "patient_ref", "drug", "dose_mg", "dose_mg_per_kg", "weight_kg",
+                  "age_years", "target_t80_min", "infill", "quantity"):
+        _type(qtbot, window, field, raw.get(field, ""))
+
+
+def _compute(qtbot, window) -> Stage | None:
+    with qtbot.waitSignal(window.document.result_changed, timeout=JOB_TIMEOUT_MS):
+        qtbot.mouseClick(window.form.compute_button, Qt.MouseButton.LeftButton)
+    return window.document.last_start
+
+
+def test_type_compute_and_see_the_dose_check(qtbot, window, small_raw) -> None:
+    _fill(qtbot, window, small_raw)
+    assert _compute(qtbot, window) == Stage.DESIGN
+    result = window.document.result
+    assert result is not None and result.ok, result.error
+
+    assert "PASSED" in window.dose.verdict
+    for key in ("design", "toolpath", "gcode"):
+        mg, err, check = window.dose.figure_cells[key]
+        assert check.text() == "PASS"
+        assert abs(float(mg.text()) - 40.0) < 0.4
+    assert window.dose.fact_cells["mass"].text().endswith(" mg")
+    assert "mm⁻¹" in window.dose.fact_cells["sav"].text()
+    assert "min" in window.dose.fact_cells["print_time"].text()
+
+    assert window.release.has_curve
+    assert "t80" in window.release.readout.text()
+
+    scene = window.preview.scene
+    assert scene is not None and ToolRole.OUTER_WALL in scene.lines
+    assert ToolRole.TRAVEL not in scene.lines  # hidden until ticked
+    assert window.actions.gcode.isEnabled()
+
+
+def test_measured_profile_shows_f2(qtbot, window, small_raw, samples_dir) -> None:
+    _fill(qtbot, window, small_raw)
+    _compute(qtbot, window)
+    window.release.load_profile(
+        "measured", str(samples_dir / "dissolution" / "paracetamol_pva_weibull.csv"))
+    assert window.release.similarity is not None
+    assert "f2 vs measured" in window.release.readout.text()
+    labels = window.release.axes.get_legend_handles_labels()[1]
+    assert any(label.startswith("measured") for label in labels)
+
+
+def test_automatic_update_after_an_edit(qtbot, window, small_raw) -> None:
+    _fill(qtbot, window, small_raw)
+    _compute(qtbot, window)
+    window.form.auto_update.setChecked(True)
+    with qtbot.waitSignal(window.document.result_changed, timeout=JOB_TIMEOUT_MS):
+        _type(qtbot, window, "quantity", "4")
+    assert window.document.last_start == Stage.GCODE
+    assert window.document.result.prescription.quantity == 4
+
+
+def test_send_action_only_with_the_printers_package(window) -> None:
+    try:
+        from dosecraft.printers import send_gcode  # noqa: F401
+    except ImportError:
+        assert window.actions.send is None
+    else:
+        assert window.actions.send is not None
+
+
+def test_quantity_and_ids_do_not_reslice(qtbot, window, small_raw) -> None:
+    _fill(qtbot, window, small_raw)
+    _compute(qtbot, window)
+    first = window.document.result
+
+    _type(qtbot, window, "quantity", "3")
+    assert _compute(qtbot, window) == Stage.GCODE
+    second = window.document.result
+    assert second.toolpath is first.toolpath and second.release is first.release
+    assert sum(len(p.program.objects) for p in second.plates) == 3
+    assert "PASSED" in window.dose.verdict
+
+    _type(qtbot, window, "rx_id", "RX-GUI-0009")
+    assert _compute(qtbot, window) == Stage.GCODE
+    assert "RX-GUI-0009" in window.document.result.plates[0].program.text
+
+    # unchanged inputs: the cached result answers at once, nothing runs
+    window.form.compute_button.click()
+    assert not window.document.busy
+
+    _type(qtbot, window, "dose_mg", "45")
+    assert _compute(qtbot, window) == Stage.DESIGN
+    assert window.document.result.toolpath is not first.toolpath
+
+
+def test_bad_input_shows_the_message_and_computes_nothing(qtbot, window, small_raw) -> None:
+    _fill(qtbot, window, dict(small_raw, dose_mg="5 mg/kg", rx_id="RX 1"))
+    window.form.compute_button.click()
+    shown = window.form.visible_errors()
+    assert "dose_mg_per_kg" in shown["dose_mg"]
+    assert "no spaces" in shown["rx_id"]
+    assert window.form.inputs["dose_mg"].property("invalid") is True
+    assert not window.document.busy
+    assert window.document.result is None and window.document.last_start is None
+    assert "Fix the prescription" in window.dose.verdict
+    assert not window.actions.gcode.isEnabled()
+
+    # whole-prescription rules run once every field is valid on its own
+    _type(qtbot, window, "rx_id", "RX-1")
+    _type(qtbot, window, "dose_mg", "")
+    window.form.compute_button.click()
+    assert window.form.visible_errors() == {GENERAL: "no dose: give dose_mg, or "
+                                                     "dose_mg_per_kg with weight_kg"}
+    assert window.document.result is None
+
+    _type(qtbot, window, "dose_mg", "40")
+    assert _compute(qtbot, window) == Stage.DESIGN
+    assert window.form.visible_errors() == {}
+
+
+def test_layer_slider_and_role_legend(qtbot, window, small_raw) -> None:
+    _fill(qtbot, window, small_raw)
+    _compute(qtbot, window)
+    preview = window.preview
+    top = preview.scene.segment_count
+    preview.set_layer(0)
+    assert preview.scene.max_layer == 0 and preview.scene.segment_count < top
+    assert preview.layer_label.text().startswith(f"1 / {preview.scene.layer_count}")
+    preview.role_boxes[ToolRole.TRAVEL].setChecked(True)
+    assert ToolRole.TRAVEL in preview.scene.lines
+    preview.role_boxes[ToolRole.OUTER_WALL].setChecked(False)
+    assert ToolRole.OUTER_WALL not in preview.scene.lines
+
+
+def test_json_open_and_save(qtbot, window, small_rx, tmp_path) -> None:
+    from dosecraft_gui import settings, validation
+
+    path = validation.save_json(tmp_path / "rx.json", small_rx)
+    window.persist = True  # record recent files (the settings are a test folder)
+    with qtbot.waitSignal(window.document.result_changed, timeout=JOB_TIMEOUT_MS):
+        assert window.actions.open_prescription(str(path))
+    assert window.form.raw()["dose_mg"] == "40"
+    assert window.document.result.prescription == small_rx
+    assert settings.recent_files("prescription") == [str(path.resolve())]

@@ -1,0 +1,40 @@
+"""Dialogs that need no network or GL."""
+
+from __future__ import annotations
+
+import pytest
+
+from dosecraft_gui.dialogs import SendDialog, WorksheetDialog
+
+printers = pytest.importorskip("dosecraft.printers")
+
+
+def test_send_dialog_offers_only_matching_printers(qtbot) -> None:
+    registry = {
+        "fdm-1": printers.Printer(name="fdm-1", kind="octoprint", url="http://fdm1.local",
+                                  profile="generic_fdm_175"),
+        "sse-1": printers.Printer(name="sse-1", kind="moonraker", url="http://sse1.local",
+                                  profile="generic_sse_syringe"),
+        "fdm-2": printers.Printer(name="fdm-2", kind="moonraker", url="http://fdm2.local",
+                                  profile="generic_fdm_175", formulations=("other_fdm",)),
+    }
+    dialog = SendDialog(registry, "generic_fdm_175", "paracetamol_pva_fdm", 2)
+    qtbot.addWidget(dialog)
+    model = dialog.printer.model()
+    enabled = [dialog.printer.itemData(i) for i in range(dialog.printer.count())
+               if model.item(i).isEnabled()]
+    assert enabled == ["fdm-1"]
+    assert dialog.values() == ("fdm-1", False)
+
+
+def test_worksheet_dialog_needs_an_operator(qtbot) -> None:
+    dialog = WorksheetDialog("paracetamol_pva_fdm")
+    qtbot.addWidget(dialog)
+    dialog.operator.setText("")
+    dialog._accept()
+    assert dialog.result() == 0  # not accepted
+    dialog.operator.setText("A. Pharmacist")
+    dialog.lot.setText("LOT-7")
+    dialog._accept()
+    assert dialog.result() == 1
+    assert dialog.values()["lot"] == "LOT-7"

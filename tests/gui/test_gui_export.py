@@ -1,0 +1,51 @@
+"""Exports of a computed result (no window)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import trimesh
+
+from dosecraft_gui import export
+
+
+def test_gcode_is_the_plate_text(tmp_path: Path, small_result) -> None:
+    files = export.export_gcode(small_result, tmp_path / "out.gcode")
+    assert files == export.plate_paths(tmp_path / "out.gcode", len(small_result.plates))
+    for f, plate in zip(files, small_result.plates, strict=True):
+        assert f.read_text() == plate.program.text
+
+
+def test_plate_paths_number_extra_plates() -> None:
+    names = [p.name for p in export.plate_paths("/x/rx.gcode", 3)]
+    assert names == ["rx.gcode", "rx.plate2.gcode", "rx.plate3.gcode"]
+
+
+@pytest.mark.parametrize("suffix", [".stl", ".3mf"])
+def test_mesh_exports_load_back(tmp_path: Path, small_result, suffix: str) -> None:
+    path = export.export_mesh(small_result, tmp_path / f"tablet{suffix}")
+    loaded = trimesh.load(path, force="mesh")
+    assert loaded.is_watertight
+    assert loaded.volume == pytest.approx(small_result.mesh.volume, rel=1e-3)
+
+
+def test_worksheet_pdf(tmp_path: Path, small_result) -> None:
+    info = export.batch_info(small_result, "A. Pharmacist", lot="LOT-1",
+                             expiry=dt.date(2030, 1, 1), date=dt.date(2026, 1, 2))
+    assert info.batch_id == small_result.rx_id and info.formulations[0].lot == "LOT-1"
+    row = export.worksheet_row(small_result)
+    assert row["status"] == "ok" and row["patient_ref"] == "PT-GUI"
+    assert row["gcode_sha256"] == small_result.plates[0].program.sha256
+    path = export.export_worksheet(small_result, tmp_path / "ws.pdf", info)
+    assert path.read_bytes().startswith(b"%PDF")
+
+
+def test_failed_result_exports_nothing(tmp_path: Path, small_result) -> None:
+    failed = replace(small_result, plates=(), error=ValueError("no"))  # type: ignore[arg-type]
+    with pytest.raises(export.ExportError):
+        export.export_gcode(failed, tmp_path / "x.gcode")
+    with pytest.raises(export.ExportError):
+        export.export_mesh(replace(small_result, mesh=None), tmp_path / "x.obj")
