@@ -74,3 +74,12 @@ def test_load_mesh_rejects_bad_files(tmp_path):
     garbage.write_bytes(b"\x00\x01binary garbage" * 10)
     with pytest.raises(ShapeError):
         load_mesh(garbage)
+
+
+def test_open_mesh_is_refused_not_patched(tmp_path):
+    fam = family(ShapeKind.CYLINDER)
+    mesh = fam.mesh(fam.dimensions(8.0, 3.0))
+    mesh.update_faces(np.arange(len(mesh.faces)) > 1)  # drop two triangles
+    path = export_stl(mesh, tmp_path / "open.stl")
+    with pytest.raises(ShapeError, match="not a closed solid"):
+        load_mesh(path)
