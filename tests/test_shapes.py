@@ -81,5 +81,5 @@ def test_open_mesh_is_refused_not_patched(tmp_path):
     mesh = fam.mesh(fam.dimensions(8.0, 3.0))
     mesh.update_faces(np.arange(len(mesh.faces)) > 1)  # drop two triangles
     path = export_stl(mesh, tmp_path / "open.stl")
-    with pytest.raises(ShapeError, match="not a closed solid"):
+    with pytest.raises(ShapeError, match="not watertight"):
         load_mesh(path)

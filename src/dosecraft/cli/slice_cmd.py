@@ -156,23 +156,6 @@ def check_fits(mesh: trimesh.Trimesh, profile: PrinterProfile, mesh_name: str) -
                            f"'{profile.id}' prints up to {profile.max_z_mm:g} mm")
 
 
-def check_closed_as_given(mesh_path: Path) -> None:
-    """Refuse a mesh with open edges even where `load_mesh` could fill them.
-
-    `load_mesh` fills small holes; the filled surface is a guess (a hole spanning two faces
-    of a box is closed with a notch), and here the guessed solid would be printed as is.
-    """
-    import trimesh
-
-    raw = trimesh.load(mesh_path, force="mesh", process=True)  # merges STL's loose vertices
-    if isinstance(raw, trimesh.Trimesh) and not raw.is_watertight:
-        edges = trimesh.grouping.group_rows(raw.edges_sorted, require_count=1)
-        raise SliceFailure(
-            f"mesh '{mesh_path.name}' is not watertight: {len(edges)} open edge(s); close it "
-            "in a mesh editor (dosecraft will not guess the missing surface of a mesh it "
-            "prints as given)")
-
-
 def object_base(mesh_path: Path) -> str:
     """Firmware-safe object label base from the file name (letters, digits, ``_-.``)."""
     base = re.sub(r"[^A-Za-z0-9_.-]+", "_", mesh_path.stem).strip("_.") or "tablet"
@@ -206,7 +189,6 @@ def slice_to_program(mesh_path: Path, profile: PrinterProfile, formulation: Form
     from dosecraft.slicer import slice_tablet
 
     mesh = load_mesh(mesh_path)
-    check_closed_as_given(mesh_path)
     check_fits(mesh, profile, mesh_path.name)
     strategy = InfillStrategy(density, pattern, profile.infill_angle_deg, "dosecraft slice")
     toolpath = slice_tablet(mesh, profile, strategy, layer_height_mm)

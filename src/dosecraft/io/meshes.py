@@ -42,7 +42,8 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
     if not mesh.is_watertight:
         # No hole filling: a guessed patch changes the volume, and the volume is the dose
         # (a box missing two triangles came back 17 % too small after trimesh's repair).
-        raise ShapeError(f"mesh '{p.name}' is not a closed solid (it has open edges); a "
+        open_edges = len(trimesh.grouping.group_rows(mesh.edges_sorted, require_count=1))
+        raise ShapeError(f"mesh '{p.name}' is not watertight ({open_edges} open edges); a "
                          "tablet needs a watertight mesh to have a volume and a dose: repair "
                          "it in your CAD tool and export it again")
     trimesh.repair.fix_normals(mesh)
