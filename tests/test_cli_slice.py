@@ -146,7 +146,7 @@ def _huge(tmp_path: Path) -> Path:
     ("unknown printer", "no_such_printer"),
     ("garbage stl", "garbage.stl"),
     ("small hole", "not watertight"),
-    ("large hole", "not a closed solid"),
+    ("large hole", "not watertight"),
     ("larger than the bed", "bed margin"),
     ("output folder missing", "does not exist"),
     ("output is a device", "not a regular file"),
