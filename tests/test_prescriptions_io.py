@@ -59,9 +59,9 @@ BAD_CASES = [
      "not in kg"),
     ({"dose_mg_per_kg": "5", "weight_kg": "20"}, "dose_mg", "100", "not both"),
     ({"dose_mg": None}, "", "", "no dose"),
-    ({"rx_id": "../../etc/passwd"}, "rx_id", "../../etc/passwd", "pattern"),
-    ({"rx_id": ".hidden"}, "rx_id", ".hidden", "pattern"),
-    ({"rx_id": "x" * 65}, "rx_id", "xxxx", "pattern"),
+    ({"rx_id": "../../etc/passwd"}, "rx_id", "../../etc/passwd", "no spaces or slashes"),
+    ({"rx_id": ".hidden"}, "rx_id", ".hidden", "not starting with"),
+    ({"rx_id": "x" * 65}, "rx_id", "xxxx", "1–64"),
     ({"shape": "pyramid"}, "shape", "pyramid", "cylinder"),
     ({"release": "delayed"}, "release", "delayed", "immediate"),
     ({"infill": "1.5"}, "infill", "1.5", "less than or equal to 1"),
@@ -69,7 +69,7 @@ BAD_CASES = [
     ({"quantity": "0"}, "quantity", "0", "greater than or equal to 1"),
     ({"quantity": "2.5"}, "quantity", "2.5", "whole number"),
     ({"quantity": "501"}, "quantity", "501", "less than or equal to 500"),
-    ({"formulation": "Paracetamol PVA"}, "formulation", "Paracetamol PVA", "pattern"),
+    ({"formulation": "Paracetamol PVA"}, "formulation", "Paracetamol PVA", "formulary list"),
     ({"age_years": "-1"}, "age_years", "-1", "greater than or equal to 0"),
     ({"target_t80_min": "-10"}, "target_t80_min", "-10", "greater than 0"),
     ({"shape": "mesh"}, "", "", "mesh_path"),
@@ -153,3 +153,11 @@ def test_bad_sample_file_gives_a_row_error_for_every_row(samples_dir):
     assert len(errors) >= 17
     for r in errors:
         assert str(r.error).startswith(f"row {r.row}: ")
+
+
+def test_every_problem_is_listed_by_field():
+    with pytest.raises(InvalidPrescription) as info:
+        parse_row(row(rx_id="a/b", dose_mg="-1", quantity="0"), row=2)
+    fields = [field for field, _value, _msg in info.value.errors]
+    assert fields == ["rx_id", "dose_mg", "quantity"]
+    assert info.value.errors[0][1] == "a/b"

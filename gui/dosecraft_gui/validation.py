@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from dosecraft.errors import InvalidPrescription
 from dosecraft.io.prescriptions import OPTIONAL_COLUMNS, parse_row
 from dosecraft.model.prescription import PRESCRIPTION_COLUMNS, Prescription
@@ -24,14 +22,6 @@ FORM_FIELDS: tuple[str, ...] = PRESCRIPTION_COLUMNS + OPTIONAL_COLUMNS
 GENERAL = ""
 
 #: Plain-language replacements for regex messages a pharmacist can't read.
-_PATTERN_HINTS: dict[str, str] = {
-    "rx_id": "use letters, digits, '-', '_' and '.' (up to 64 characters, no spaces)",
-    "patient_ref": "use letters, digits and - _ . : # (no spaces, up to 64 characters)",
-    "formulation": "choose a formulation from the list",
-    "printer": "choose a printer from the list",
-}
-
-
 class PrescriptionErrors(Exception):
     """A form that does not validate: messages by field (`GENERAL` for the whole form)."""
 
@@ -41,22 +31,10 @@ class PrescriptionErrors(Exception):
 
 
 def field_errors(exc: InvalidPrescription) -> dict[str, str]:
-    """Messages by field name from the error `parse_row` raised.
-
-    `parse_row` joins every pydantic error into one message and keeps only the first
-    field; the pydantic errors themselves are still its context, so each field gets its
-    own message when they are there.
-    """
-    ctx = exc.__context__
-    if not isinstance(ctx, ValidationError):
-        return {exc.field or GENERAL: str(exc)}
+    """Messages by field name from the error `parse_row` raised (its `errors` list)."""
     out: dict[str, str] = {}
-    for err in ctx.errors():
-        loc = err.get("loc") or ()
-        name = str(loc[0]) if loc else GENERAL
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        if err.get("type") == "string_pattern_mismatch" and name in _PATTERN_HINTS:
-            msg = _PATTERN_HINTS[name]
+    for name, _value, msg in exc.errors:
+        name = name or GENERAL
         if name == GENERAL and "mesh_path" in msg:
             name = "mesh_path"
         out[name] = f"{out[name]}; {msg}" if name in out else msg

@@ -9,13 +9,19 @@ class DosecraftError(Exception):
 
 
 class InvalidPrescription(DosecraftError):
-    """A prescription field is missing, malformed or outside its allowed range."""
+    """A prescription field is missing, malformed or outside its allowed range.
+
+    `errors` lists every problem as (field, value, message); `field` and `value` are the
+    first one's ("" as field for a problem of the whole prescription).
+    """
 
     def __init__(self, message: str, *, row: int | None = None, field: str | None = None,
-                 value: object = None) -> None:
+                 value: object = None,
+                 errors: tuple[tuple[str, object, str], ...] = ()) -> None:
         self.row = row
         self.field = field
         self.value = value
+        self.errors = errors or ((field or "", value, message),)
         prefix = f"row {row}: " if row is not None else ""
         super().__init__(prefix + message)
 

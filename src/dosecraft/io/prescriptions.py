@@ -41,23 +41,35 @@ class RowResult:
         return self.prescription is not None
 
 
+#: Plain-language rules for fields checked by a pattern (pydantic would show the regex).
+PATTERN_HINTS: dict[str, str] = {
+    "rx_id": "use 1–64 letters, digits, '-', '_' and '.', not starting with '.' (no spaces "
+             "or slashes)",
+    "patient_ref": "use letters, digits and - _ . : # (no spaces, up to 64 characters)",
+    "formulation": "use a formulation ID such as paracetamol_pva_fdm (see dosecraft "
+                   "formulary list)",
+    "printer": "use a printer profile ID such as generic_fdm_175 (see dosecraft profiles "
+               "list)",
+}
+
+
 def format_validation_error(exc: ValidationError, row: int | None,
                             raw: Mapping[str, Any]) -> InvalidPrescription:
     """Turn pydantic's errors into one message naming each field and its value."""
     parts = []
-    first_field: str | None = None
+    errors: list[tuple[str, object, str]] = []
     for err in exc.errors():
         loc = err.get("loc") or ()
         field = str(loc[0]) if loc else ""
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        if field:
-            first_field = first_field or field
-            value = raw.get(field, err.get("input"))
-            parts.append(f"{field} = {value!r}: {msg}")
-        else:
-            parts.append(msg)
-    return InvalidPrescription("; ".join(parts), row=row, field=first_field,
-                               value=raw.get(first_field) if first_field else None)
+        if err.get("type") == "string_pattern_mismatch" and field in PATTERN_HINTS:
+            msg = PATTERN_HINTS[field]
+        value = raw.get(field, err.get("input")) if field else None
+        errors.append((field, value, msg))
+        parts.append(f"{field} = {value!r}: {msg}" if field else msg)
+    first_field, first_value, _ = errors[0] if errors else ("", None, "")
+    return InvalidPrescription("; ".join(parts), row=row, field=first_field or None,
+                               value=first_value, errors=tuple(errors))
 
 
 def parse_row(raw: Mapping[str, Any], row: int | None = None,
@@ -194,8 +206,11 @@ def read_json_text(text: str, base_dir: Path | None = None) -> list[RowResult]:
     return sorted(_rows_with_ids(records, base_dir) + bad, key=lambda r: r.row)
 
 
-def read_prescriptions(path: str | os.PathLike) -> list[RowResult]:
-    """Read a CSV or JSON prescriptions file; a row that fails carries its error.
+def read_prescriptions(path: str | os.PathLike, *,
+                       default_printer: str | None = None) -> list[RowResult]:
+    """Read a CSV, JSON or FHIR R4 Bundle prescriptions file; a row that fails carries its
+    error. A JSON file with ``"resourceType": "Bundle"`` goes to `dosecraft.io.fhir`, whose
+    requests print on `default_printer` unless they name a printer.
 
     Raises
     ------
@@ -208,5 +223,9 @@ def read_prescriptions(path: str | os.PathLike) -> list[RowResult]:
     suffix = p.suffix.lower()
     if suffix == ".json" or (suffix not in (".csv", ".tsv", ".txt")
                              and text.lstrip().startswith(("[", "{"))):
+        from dosecraft.io.fhir import is_fhir_bundle, read_fhir_text
+
+        if is_fhir_bundle(text):
+            return read_fhir_text(text, default_printer=default_printer, base_dir=p.parent)
         return read_json_text(text, p.parent)
     return read_csv_text(text, p.parent)
