@@ -7,18 +7,16 @@ samples the predicted curve at the profile's times.
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
 import numpy as np
 
 from dosecraft.errors import DosecraftError
+from dosecraft.io.dissolution import read_dissolution
 from dosecraft.model.results import ReleaseEstimate
-from dosecraft.release import Similarity, mean_profile, similarity
+from dosecraft.release import Similarity, similarity
 from dosecraft.reports.plots import Profile
-
-REQUIRED = ("time_min", "percent_released")
 
 
 def read_profile_csv(path: str | os.PathLike, label: str | None = None) -> Profile:
@@ -26,41 +24,20 @@ def read_profile_csv(path: str | os.PathLike, label: str | None = None) -> Profi
 
     Parameters
     ----------
-    path : the CSV file (header row required).
+    path : the CSV file (header row required), read by `dosecraft.io.dissolution`.
     label : legend text; the file name by default.
 
     Raises
     ------
     ValueError
-        Missing columns or a cell that is not a number (the message names row and column).
+        The core's message: missing columns, or a cell that is not a number (naming the
+        line and column).
     """
     p = Path(path)
     try:
-        with p.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            header = [h.strip() for h in reader.fieldnames or []]
-            missing = [c for c in REQUIRED if c not in header]
-            if missing:
-                raise ValueError(f"'{p.name}' has no column(s) {', '.join(missing)}; "
-                                 f"expected {','.join(REQUIRED)}[,replicate]")
-            times: list[float] = []
-            pcts: list[float] = []
-            for number, row in enumerate(reader, start=2):
-                row = {k.strip(): v for k, v in row.items() if k is not None}
-                try:
-                    times.append(float(row["time_min"]))
-                    pcts.append(float(row["percent_released"]))
-                except (TypeError, ValueError):
-                    raise ValueError(
-                        f"'{p.name}' line {number}: time_min={row.get('time_min')!r}, "
-                        f"percent_released={row.get('percent_released')!r} are not numbers"
-                    ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read '{p.name}': {exc}") from None
-    try:
-        mean = mean_profile(np.array(times), np.array(pcts))
+        mean = read_dissolution(p).mean
     except DosecraftError as exc:
-        raise ValueError(f"'{p.name}': {exc}") from None
+        raise ValueError(str(exc)) from None
     sd = mean.sd_pct if np.any(np.isfinite(mean.sd_pct)) else None
     if sd is not None:
         sd = np.nan_to_num(sd, nan=0.0)

@@ -62,6 +62,10 @@ class ReleaseModelError(DosecraftError):
     """A release model could not be fitted or evaluated."""
 
 
+class DissolutionDataError(ReleaseModelError):
+    """A dissolution data file is missing or malformed."""
+
+
 class RecordsError(DosecraftError):
     """The compounding records are missing, inconsistent or tampered with."""
 

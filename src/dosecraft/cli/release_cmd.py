@@ -9,11 +9,9 @@ prescription the pipeline cannot make exits 1, as `dosecraft design` does.
 commands: ``dosecraft --help`` and the other command groups stay quick to start.
 """
 
-import csv
 import json
 import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -31,7 +29,8 @@ from dosecraft.errors import (
     ShapeError,
     UnknownFormulation,
 )
-from dosecraft.model.enums import ReleaseKind, ReleaseModelKind, ShapeKind
+from dosecraft.io.dissolution import Dissolution, read_dissolution
+from dosecraft.model.enums import ReleaseKind, ShapeKind
 
 if TYPE_CHECKING:
     from dosecraft.release.fitting import MeanProfile
@@ -49,9 +48,6 @@ INPUT_ERRORS = (InvalidPrescription, UnknownFormulation, FormularyError, Profile
 PLOT_FITS = 3
 #: A calibration whose RMSE exceeds this (% released) probably uses the wrong model.
 POOR_FIT_RMSE_PCT = 5.0
-#: Dissolution files are a few hundred rows; refuse anything far beyond that.
-MAX_DATA_BYTES = 5 * 1024 * 1024
-DATA_COLUMNS = ("time_min", "percent_released")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write a PNG plot here.")]
@@ -336,210 +332,6 @@ def predict(
         console.print(f"plot: {plot}")
 
 
-# ---------------------------------------------------------------------------- calibrate
-@release_app.command()
-def calibrate(
-    formulation: Annotated[str, typer.Argument(help="Formulation ID to calibrate.")],
-    data: Annotated[Path, typer.Option(help="Dissolution CSV measured on this design.")],
-    shape: Annotated[str, typer.Option(help="Shape of the measured tablets, e.g. cylinder.")],
-    dims: Annotated[str, typer.Option(
-        help="Dimensions in mm, e.g. diameter=10,height=4 (other keys take the shape's "
-             "standard proportions).")],
-    infill: Annotated[float, typer.Option(
-        min=0.1, max=1.0, help="Infill density of the measured tablets (needs --printer).")
-    ] = 1.0,
-    printer: Annotated[str | None, typer.Option(
-        help="Printer profile the tablets were printed on; their walls and infill then "
-             "shape the release as in predictions (without it: the solid envelope).")] = None,
-    model: Annotated[ReleaseModelKind | None, typer.Option(
-        help="diffusion or erosion (default: the formulation's current model).")] = None,
-    source: Annotated[str, typer.Option(
-        help="Where the data come from (lab, batch, report).")] = "",
-    resolution: ResolutionOpt = 0.1,
-    fit_lag: Annotated[bool, typer.Option(help="Fit a lag time.")] = True,
-    formulary_dir: Annotated[Path | None, typer.Option(
-        help="Folder to store the calibrated formulation in (default: the user formulary "
-             "folder).")] = None,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Fit and print, store nothing.")] = False,
-    plot: PlotOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Fit a formulation's release parameters to dissolution data of a known design, and
-    store them as a user formulary override."""
-    from dosecraft.dose.shapes import family
-    from dosecraft.model.design import InfillStrategy
-    from dosecraft.release import calibrate_detailed, prepare_geometry, store
-
-    folder = (formulary_dir or store.user_formulary_dir()).expanduser().resolve()
-    diss = _load(data)
-    try:
-        form = store.load_for_calibration(formulation, folder)
-        kind = ReleaseModelKind(model or form.release.model)
-        if kind == ReleaseModelKind.SAV_MDT:
-            fail(f"'{formulation}' uses the SA/V–MDT correlation, which needs several "
-                 "geometries; pass --model diffusion or --model erosion")
-        shape_kind, dimensions = parse_dims(shape, dims)
-        mesh = family(shape_kind).mesh(dimensions)
-        toolpath = None
-        if printer is not None:
-            from dosecraft.profiles import load_profile
-            from dosecraft.slicer import slice_tablet
-
-            profile = load_profile(printer)
-            if profile.technology != form.technology:
-                fail(f"printer '{printer}' prints {profile.technology.value.upper()} but "
-                     f"'{formulation}' is an {form.technology.value.upper()} formulation")
-            toolpath = slice_tablet(mesh, profile, InfillStrategy(
-                infill, profile.infill_pattern, profile.infill_angle_deg, "calibration"))
-        elif infill < 1.0:
-            fail("--infill below 1.0 needs --printer: the infill exists only in the sliced "
-                 "toolpath")
-        geometry = prepare_geometry(mesh, kind, toolpath=toolpath, resolution_mm=resolution)
-        design = (f"{shape_kind.value} " + ",".join(f"{k}={v:g}" for k, v in dimensions.items())
-                  + f" mm, infill {infill:.0%}, printer {printer or 'none (solid envelope)'}, "
-                  f"{resolution:g} mm voxels")
-        cal = calibrate_detailed(diss.time_min, diss.pct, mesh, kind, toolpath,
-                                 source=store.calibration_source(source, data, details=design),
-                                 resolution_mm=resolution, fit_lag=fit_lag, geometry=geometry)
-    except DosecraftError as exc:
-        fail(str(exc))
-    params = store.rounded(cal.parameters)
-    warnings = list(geometry.warnings)
-    if cal.rmse_pct > POOR_FIT_RMSE_PCT:
-        warnings.append(f"RMSE {cal.rmse_pct:.1f} % is large: the {kind.value} model may not "
-                        "describe this formulation; check the plot or try the other model")
-    if plot is not None:
-        from dosecraft.release import to_estimate
-        from dosecraft.reports.plots import ReleaseCurve, release_plot_png
-
-        prof = diss.mean
-        est = to_estimate(cal.curve, t_max_min=float(prof.time_min.max()))
-        _write_png(plot, release_plot_png([ReleaseCurve.from_estimate(est, f"{kind.value} fit")],
-                                          measured=_measured(prof),
-                                          title=f"{formulation}: {kind.value} calibration"))
-    stored: Path | None = None
-    hints: list[str] = []
-    if not dry_run:
-        cis = ", ".join(f"{k} 95 % CI {lo:.4g}–{hi:.4g}" for k, (lo, hi) in cal.ci95.items())
-        try:
-            stored = store.store_release(form, params, folder, note=[
-                f"Fit: {cis}; RMSE {cal.rmse_pct:.2f} % over {cal.n_points} points."])
-        except (DosecraftError, OSError) as exc:
-            fail(f"cannot store the calibration in {folder}: {exc}")
-        hints = _visibility_hints(formulation, folder)
-    if as_json:
-        emit_json({"formulation": formulation, "model": kind.value,
-                   "parameters": params.model_dump(mode="json"),
-                   "ci95": {k: list(v) for k, v in cal.ci95.items()},
-                   "rmse_pct": cal.rmse_pct, "n_points": cal.n_points,
-                   "stored": str(stored) if stored else None, "notes": hints,
-                   "warnings": warnings, "plot": str(plot) if plot else None})
-        return
-    table = Table(title=f"Calibration — {formulation} ({kind.value})", show_header=False)
-    table.add_row("design", design)
-    for key, (lo, hi) in cal.ci95.items():
-        table.add_row(key, f"{getattr(params, key):.4g}  (95 % CI {lo:.4g} – {hi:.4g})")
-    table.add_row("RMSE", f"{cal.rmse_pct:.2f} % released over {cal.n_points} points")
-    table.add_row("source", params.source)
-    table.add_row("previous", ", ".join(f"{k} = {v}" for k, v in
-                                        form.release.model_dump(mode="json").items()
-                                        if v is not None))
-    table.add_row("stored", str(stored) if stored else "[dim]not stored (--dry-run)[/]")
-    for note in warnings:
-        table.add_row("[yellow]warning[/]", note)
-    console.print(table)
-    for hint in hints:
-        console.print(f"[yellow]note:[/] {hint}")
-
-
-def _visibility_hints(formulation_id: str, folder: Path) -> list[str]:
-    """Why a stored calibration may not be used yet, and what to do about it."""
-    from dosecraft.formulary.loader import ENV_VAR
-    from dosecraft.release import store
-
-    if not store.on_search_path(folder):
-        return [f"{folder} is not on the formulary search path, so designs and predictions "
-                f"do not use this calibration yet; set {ENV_VAR}={folder}"]
-    shadow = store.shadowing_file(formulation_id, folder)
-    if shadow is not None:
-        return [f"{shadow} comes earlier on the formulary search path and hides the stored "
-                "calibration; remove it or reorder the folders"]
-    return []
-
-
-# ---------------------------------------------------------------------------- input files
-class DissolutionDataError(DosecraftError):
-    """A dissolution data file is missing or malformed."""
-
-
-@dataclass(frozen=True, eq=False)
-class Dissolution:
-    """A dissolution data file.
-
-    Attributes
-    ----------
-    path : the file. time_min, pct : (N,) observations (repeated times are replicates).
-    replicate : (N,) vessel labels, or None when the file has no ``replicate`` column.
-    """
-
-    path: Path
-    time_min: np.ndarray
-    pct: np.ndarray
-    replicate: tuple[str, ...] | None
-
-    @property
-    def mean(self) -> "MeanProfile":
-        from dosecraft.release import mean_profile
-
-        return mean_profile(self.time_min, self.pct)
-
-    @property
-    def n_units(self) -> int:
-        if self.replicate is not None:
-            return len(set(self.replicate))
-        return int(np.unique(self.time_min, return_counts=True)[1].max())
-
-    def units(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """(P,) times and (units, P) % released when every vessel has each time once."""
-        times = np.unique(self.time_min)
-        if self.replicate is None:
-            return (times, self.pct[None, :]) if times.size == self.pct.size else None
-        labels = sorted(set(self.replicate))
-        rows = np.searchsorted(labels, np.asarray(self.replicate))
-        cols = np.searchsorted(times, self.time_min)
-        if np.bincount(rows * times.size + cols, minlength=len(labels) * times.size).min() != 1:
-            return None
-        table = np.empty((len(labels), times.size))
-        table[rows, cols] = self.pct
-        return times, table
-
-    def paired_with(self, other: "Dissolution"
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-        """Shared times and both profiles on them: per vessel when both files allow it
-        (so `similarity` checks the CV conditions), else the means.
-
-        Returns
-        -------
-        (P,) times, reference and test data ((P,) or (units, P)), notes for the user.
-        """
-        a, b = np.unique(self.time_min), np.unique(other.time_min)
-        common, only_one = np.intersect1d(a, b), np.setxor1d(a, b)
-        notes = []
-        if only_one.size:
-            notes.append("times in only one file are left out of f1/f2: "
-                         + ", ".join(f"{t:g}" for t in only_one) + " min")
-        mine, theirs = self.units(), other.units()
-        if mine is None or theirs is None:
-            notes.append("vessels do not each have every time point: the means are compared "
-                         "and the CV conditions are not checked")
-            ref, tst = self.mean, other.mean
-            return (common, ref.mean_pct[np.isin(ref.time_min, common)],
-                    tst.mean_pct[np.isin(tst.time_min, common)], notes)
-        return (common, mine[1][:, np.isin(mine[0], common)],
-                theirs[1][:, np.isin(theirs[0], common)], notes)
-
-
 def _load(path: Path) -> Dissolution:
     try:
         return read_dissolution(path)
@@ -547,119 +339,5 @@ def _load(path: Path) -> Dissolution:
         fail(str(exc))
 
 
-def _number(text: str, where: str, column: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise DissolutionDataError(f"{where}: {column} = {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise DissolutionDataError(f"{where}: {column} = {text!r} is not a finite number")
-    return value
-
-
-def read_dissolution(path: Path) -> Dissolution:
-    """Read ``time_min,percent_released[,replicate]`` (header required, ``#`` lines and
-    extra columns ignored).
-
-    Raises
-    ------
-    DissolutionDataError
-        Missing or unreadable file, missing column, a cell that is not a number (naming
-        the line and column), a negative time, or no data rows.
-    """
-    try:
-        if path.stat().st_size > MAX_DATA_BYTES:
-            raise DissolutionDataError(f"{path} is larger than {MAX_DATA_BYTES >> 20} MB; is "
-                                       "it a dissolution CSV?")
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise DissolutionDataError(f"dissolution file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DissolutionDataError(f"cannot read dissolution file {path}: {exc}") from None
-    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1)
-             if line.strip() and not line.lstrip().startswith("#")]
-    cells = list(csv.reader(line for _, line in lines))
-    header = [h.strip().lower() for h in cells[0]] if cells else []
-    missing = [c for c in DATA_COLUMNS if c not in header]
-    if missing:
-        raise DissolutionDataError(
-            f"{path}: missing column {', '.join(missing)}; a dissolution CSV has the header "
-            f"time_min,percent_released[,replicate] (found: {', '.join(header) or 'nothing'})")
-    i_t, i_p = header.index("time_min"), header.index("percent_released")
-    i_r = header.index("replicate") if "replicate" in header else None
-    times, pcts, reps = [], [], []
-    for (line_no, _), row in zip(lines[1:], cells[1:], strict=True):
-        where = f"{path.name} line {line_no}"
-        if len(row) < len(header):
-            raise DissolutionDataError(f"{where}: {len(row)} cells, the header has "
-                                       f"{len(header)}")
-        t = _number(row[i_t].strip(), where, "time_min")
-        if t < 0:
-            raise DissolutionDataError(f"{where}: time_min = {t:g} is negative")
-        times.append(t)
-        pcts.append(_number(row[i_p].strip(), where, "percent_released"))
-        if i_r is not None:
-            if not row[i_r].strip():
-                raise DissolutionDataError(f"{where}: replicate is empty")
-            reps.append(row[i_r].strip())
-    if not times:
-        raise DissolutionDataError(f"{path}: no data rows under the header")
-    return Dissolution(path, np.array(times), np.array(pcts),
-                       tuple(reps) if i_r is not None else None)
-
-
-def parse_dims(kind_text: str, dims_text: str) -> tuple[ShapeKind, dict[str, float]]:
-    """Shape kind and full dimension dict from ``--shape`` and ``--dims key=value,...``.
-
-    Keys left out take the family's standard proportions (a biconvex tablet's cap and
-    band, a ring's hole, a caplet's length) for the given size and height.
-
-    Raises
-    ------
-    ShapeError
-        Unknown or non-parametric shape, unknown key, missing size or height, a value that
-        is not a positive number, inconsistent biconvex heights.
-    """
-    from dosecraft.dose.shapes import FAMILIES
-
-    try:
-        kind = ShapeKind(kind_text.strip().lower())
-        fam = FAMILIES[kind]
-    except (ValueError, KeyError):
-        raise ShapeError(f"unknown shape '{kind_text}'; calibration needs a parametric shape: "
-                         f"{', '.join(k.value for k in FAMILIES)}") from None
-    probe = fam.dimensions(7.0, 3.0)
-    # the size key is the one dimensions() sets to the size (diameter, width, outer_diameter)
-    size_key = next(k for k, v in probe.items() if v == 7.0)
-    given: dict[str, float] = {}
-    for item in filter(None, (p.strip() for p in dims_text.split(","))):
-        key, sep, value = (s.strip() for s in item.partition("="))
-        if not sep or key not in probe:
-            raise ShapeError(f"--dims item {item!r}: {kind.value} takes "
-                             f"{', '.join(f'{k}=<mm>' for k in probe)}")
-        try:
-            given[key] = float(value)
-        except ValueError:
-            raise ShapeError(f"--dims {key} = {value!r} is not a number") from None
-        if not (math.isfinite(given[key]) and given[key] > 0):
-            raise ShapeError(f"--dims {key} = {value} must be a positive length in mm")
-    need = [k for k in (size_key, "height") if k not in given]
-    if need:
-        optional = [k for k in probe if k not in (size_key, "height")]
-        raise ShapeError(f"--dims for {kind.value} needs {' and '.join(need)} (mm)"
-                         + (f"; optional: {', '.join(optional)}" if optional else ""))
-    dims = {**fam.dimensions(given[size_key], given["height"]), **given}
-    if kind == ShapeKind.TORUS and not dims["inner_diameter"] < dims["outer_diameter"]:
-        raise ShapeError("torus --dims: inner_diameter must be smaller than outer_diameter")
-    if kind in (ShapeKind.CAPLET, ShapeKind.OVAL) and not dims["length"] >= dims["width"]:
-        raise ShapeError(f"{kind.value} --dims: length must be at least the width")
-    if kind == ShapeKind.BICONVEX:
-        # the mesh is built from cap and band: keep them consistent with the total height
-        if "cap_height" in given and "band_height" not in given:
-            dims["band_height"] = dims["height"] - 2 * dims["cap_height"]
-        elif "band_height" in given and "cap_height" not in given:
-            dims["cap_height"] = (dims["height"] - dims["band_height"]) / 2
-        if not (dims["band_height"] >= 0 and dims["cap_height"] > 0 and math.isclose(
-                2 * dims["cap_height"] + dims["band_height"], dims["height"], rel_tol=1e-6)):
-            raise ShapeError("biconvex --dims: height must equal 2·cap_height + band_height")
-    return kind, dims
+# `calibrate` lives in its own module; importing it registers it on `release_app`.
+from dosecraft.cli import release_calibrate as _release_calibrate  # noqa: E402, F401
