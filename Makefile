@@ -56,6 +56,8 @@ gui: venv-dev
 
 bench: venv-dev
 	$(BIN)/python bench/slice_bench.py
+	$(BIN)/python bench/release_bench.py
+	$(BIN)/python bench/batch_bench.py
 
 clean:
 	rm -rf $(VENV) .venv-octoprint .venv-moonraker out .pytest_cache .ruff_cache .hypothesis
