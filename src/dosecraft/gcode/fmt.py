@@ -2,11 +2,22 @@
 
 Coordinates are carried as integer micrometres and E as integer 1e-5 units; formatting an
 integer never depends on float printing, and "-0.000" cannot appear.
+
+The scalar functions (`fmt_mm`, `fmt_e`) format one value; `format_rows` formats whole
+arrays the same way, character for character, in a (rows, columns) byte matrix that is
+compacted once: K moves become K lines of text without a Python loop.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+
+#: A column group of `format_rows`: literal bytes (the same on every row), or integer values
+#: (N,) with their number of decimals.
+Field = bytes | tuple[np.ndarray, int]
+_DOT, _MINUS, _ZERO, _NEWLINE = ord("."), ord("-"), ord("0"), ord("\n")
 
 #: Output resolution: X/Y/Z 3 decimals, E 5 decimals.
 XYZ_SCALE = 1000
@@ -48,3 +59,71 @@ def fmt_plain(value: float) -> str:
 def fmt_exact(value: float) -> str:
     """Shortest text that reads back as the same float (header values, flow comments)."""
     return repr(float(value))
+
+
+def format_rows(fields: Sequence[Field], n: int) -> tuple[str, np.ndarray]:
+    """N lines of text, each the concatenation of `fields`, joined by newlines.
+
+    A number field ``(q, digits)`` is written exactly as ``_fixed(q, 10**digits, digits)``
+    (``fmt_mm`` for 3 digits, ``fmt_e`` for 5): sign only when negative, at least one digit
+    before the point.
+
+    Parameters
+    ----------
+    fields : column groups left to right: literal bytes (the same on every row), or
+        (q (N,) int64 values in units of 10**-digits, digits).
+    n : number of rows N.
+
+    Returns
+    -------
+    text : the N lines joined by ``"\\n"``, without a final newline ("" when N is 0).
+    ends : (N,) int64 offset in `text` just past each line (where its newline would be).
+    """
+    if n == 0:
+        return "", np.zeros(0, np.int64)
+    layout: list[tuple[int, bytes | tuple[np.ndarray, np.ndarray, int, int]]] = []
+    col = 0
+    for f in fields:
+        if isinstance(f, bytes):
+            layout.append((col, f))
+            col += len(f)
+            continue
+        q = np.asarray(f[0], dtype=np.int64).reshape(n)
+        digits = int(f[1])
+        a = np.abs(q)
+        top = int(a.max())
+        # at least one digit before the point ("0.001"); int32 digit maths when it fits
+        width = max(len(str(top)), digits + 1)
+        if top < 2**31:
+            a = a.astype(np.int32)
+        layout.append((col, (a, q < 0, width, digits)))
+        col += width + 2  # sign, digits, point
+    chars = np.empty((n, col + 1), np.uint8)
+    keep = np.ones((n, col + 1), bool)
+    chars[:, col] = _NEWLINE
+    length = np.full(n, col + 1, np.int64)  # every column, less the padding dropped below
+    for c0, spec in layout:
+        if isinstance(spec, bytes):
+            chars[:, c0:c0 + len(spec)] = np.frombuffer(spec, np.uint8)
+            continue
+        a, neg, width, digits = spec
+        # digits into a contiguous (width, N) block first: column writes are strided
+        d = np.empty((width + 1, n), np.uint8)
+        rest = a
+        for k in range(width):                        # k-th digit from the right
+            div = rest // 10
+            d[width - k - (k >= digits)] = rest - div * 10
+            rest = div
+        d += _ZERO
+        d[width - digits] = _DOT
+        chars[:, c0] = _MINUS
+        chars[:, c0 + 1:c0 + width + 2] = d.T
+        keep[:, c0] = neg
+        length -= ~neg
+        # leading zeros are not written: digit 10^p only when the value reaches 10^p
+        for j in range(width - digits - 1):
+            big = a >= 10 ** (width - 1 - j)
+            keep[:, c0 + 1 + j] = big
+            length -= ~big
+    text = chars[keep]  # row-major: the characters of row 0, then row 1, ...
+    return text[:-1].tobytes().decode("ascii"), np.cumsum(length) - 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -62,17 +63,19 @@ class MoveArrays:
             # Paste flows whenever the valve is open; E words mean nothing on this machine.
             extruding = moving & pressure
             volume = np.where(extruding, length * flow, 0.0)
-        return cls(
+        moves = cls(
             start=start, end=end, e=e, feed_mm_min=feed, rapid=rapid.astype(bool),
             pressure=pressure, flow_mm3_per_mm=flow, mm3_per_e=mm3_per_e,
             object=rows[:, 12].astype(np.int32), layer=rows[:, 13].astype(np.int32),
             line=rows[:, 14].astype(np.int32), volume_mm3=volume, extruding=extruding,
         )
+        moves.__dict__["length_mm"] = length  # the cached_property, already computed
+        return moves
 
     def __len__(self) -> int:
         return len(self.e)
 
-    @property
+    @cached_property
     def length_mm(self) -> np.ndarray:
         """(M,) float64 3D length of each move."""
         return np.linalg.norm(self.end - self.start, axis=1)
@@ -142,6 +145,26 @@ def retract_balance_e(moves: MoveArrays, names: tuple[str, ...]) -> dict[str, fl
     return {name: float(sums[i]) for i, name in enumerate(names)}
 
 
+def _bbox(start: np.ndarray, end: np.ndarray, sel: np.ndarray) -> np.ndarray:
+    """(2, 3) min and max corner of the `sel` rows of (M, 3) `start` and `end` (NaN if none).
+
+    Per-coordinate 1-D reductions instead of an axis-0 reduction of the stacked (2K, 3)
+    points: the same extremes, several times faster. Only the sign of a zero extreme or
+    the bits of a NaN could depend on the reduction order: those take the stacked path.
+    """
+    if not sel.any():
+        return np.full((2, 3), np.nan)
+    lo, hi = np.empty(3), np.empty(3)
+    for j in range(3):
+        a, b = start[:, j][sel], end[:, j][sel]
+        lo[j] = min(a.min(), b.min())
+        hi[j] = max(a.max(), b.max())
+    if np.all(np.isfinite(lo) & np.isfinite(hi) & (lo != 0) & (hi != 0)):
+        return np.vstack([lo, hi])
+    pts = np.vstack([start[sel], end[sel]])
+    return np.vstack([pts.min(axis=0), pts.max(axis=0)])
+
+
 @dataclass(frozen=True, eq=False)
 class GcodeReadout:
     """A program read back.
@@ -183,11 +206,7 @@ class GcodeReadout:
             layer_count = int(np.unique(layers[layers >= 0]).size)
         else:
             layer_count = int(np.unique(np.round(moves.end[ext, 2], 4)).size)
-        if ext.any():
-            pts = np.vstack([moves.start[ext], moves.end[ext]])
-            bbox = np.vstack([pts.min(axis=0), pts.max(axis=0)])
-        else:
-            bbox = np.full((2, 3), np.nan)
+        bbox = _bbox(moves.start, moves.end, ext)
         return cls(
             header=header, moves=moves, object_names=object_names,
             volume_by_object_mm3={n: float(sums[i + 1]) for i, n in enumerate(object_names)},

@@ -54,12 +54,16 @@ class FillJob:
 
     def miss(self, lines: list[np.ndarray]) -> float:
         """|log(volume / target)| of `lines` (inf when empty)."""
-        vol = polyline_length_mm(lines) * self.mm3_per_mm
+        return self.miss_of(polyline_length_mm(lines) * self.mm3_per_mm)
+
+    def miss_of(self, vol: float) -> float:
+        """|log(vol / target)| (inf when `vol` is not positive)."""
         return abs(math.log(vol / self.target_mm3)) if vol > 0 else math.inf
 
 
-def _search(gen: InfillGenerator, job: FillJob, start: float) -> tuple[list[np.ndarray], float]:
-    """Best lines of `gen` and the density that made them, starting at `start`."""
+def _search(gen: InfillGenerator, job: FillJob,
+            start: float) -> tuple[list[np.ndarray], float, float]:
+    """Best lines of `gen`, the density that made them and their miss, from `start`."""
     target = job.target_mm3
 
     def run(d: float) -> tuple[list[np.ndarray], float]:
@@ -72,7 +76,7 @@ def _search(gen: InfillGenerator, job: FillJob, start: float) -> tuple[list[np.n
 
     d = min(max(start, DENSITY_RANGE[0]), DENSITY_RANGE[1])
     lines, vol = run(d)
-    best, best_d, best_miss = lines, d, job.miss(lines)
+    best, best_d, best_miss = lines, d, job.miss_of(vol)  # the volume is computed once
     lo: tuple[float, float] | None = None   # latest (density, volume) below the target
     hi: tuple[float, float] | None = None   # and above it: together they bracket a root
     for _ in range(FIT_RETRIES):
@@ -91,10 +95,10 @@ def _search(gen: InfillGenerator, job: FillJob, start: float) -> tuple[list[np.n
             d *= target / vol if vol > 0 else 2.0
         d = min(max(d, DENSITY_RANGE[0]), DENSITY_RANGE[1])
         lines, vol = run(d)
-        m = job.miss(lines)
+        m = job.miss_of(vol)
         if m < best_miss:
             best, best_d, best_miss = lines, d, m
-    return best, best_d
+    return best, best_d, best_miss
 
 
 def _stub(region: BaseGeometry, length: float) -> list[np.ndarray]:
@@ -133,14 +137,14 @@ def fit_fill(gen: InfillGenerator, job: FillJob, hint: float = 1.0,
     """
     if job.target_mm3 <= 0:
         return gen(job.region, job.density, job.spacing, job.layer, job.z, job.angle), 1.0
-    lines, d = _search(gen, job, job.density * hint)
-    if job.miss(lines) <= limit:
+    lines, d, miss = _search(gen, job, job.density * hint)
+    if miss <= limit:
         return lines, d / job.density
-    alt, d_alt = _search(raster, job, job.density)
-    if job.miss(alt) < job.miss(lines):
-        lines, d = alt, d_alt
-    if job.miss(lines) > limit:
+    alt, d_alt, miss_alt = _search(raster, job, job.density)
+    if miss_alt < miss:
+        lines, d, miss = alt, d_alt, miss_alt
+    if miss > limit:
         stub = _stub(job.region, job.target_mm3 / job.mm3_per_mm)
-        if job.miss(stub) < job.miss(lines):
+        if job.miss(stub) < miss:
             return stub, 1.0
     return lines, d / job.density

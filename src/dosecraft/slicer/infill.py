@@ -30,6 +30,7 @@ from shapely.geometry.base import BaseGeometry
 
 from dosecraft.errors import SlicingError
 from dosecraft.model.enums import InfillPattern
+from dosecraft.slicer.dedupe import cached_lines
 
 #: (region, density, width, layer index, z, base angle in degrees) → polylines.
 InfillGenerator = Callable[[BaseGeometry, float, float, int, float, float], list[np.ndarray]]
@@ -69,9 +70,21 @@ def _parallel(region: BaseGeometry, angle_rad: float,
 
 
 def clip_polylines(lines: list[np.ndarray] | np.ndarray, region: BaseGeometry) -> list[np.ndarray]:
-    """Clip polylines (or (K, 2, 2) segments) to `region`; returns the inside pieces."""
+    """Clip polylines (or (K, 2, 2) segments) to `region`; returns the inside pieces.
+
+    The same field on the same region (identical layers) is clipped once
+    (`dedupe.cached_lines`).
+    """
     if len(lines) == 0 or region.is_empty:
         return []
+    field = [np.asarray(lines)] if isinstance(lines, np.ndarray) else [
+        np.asarray(p) for p in lines]
+    return cached_lines(lambda: _clip(lines, region), region, "clip",
+                        isinstance(lines, np.ndarray), tuple((p.shape, p.dtype.str) for p in field),
+                        b"".join(p.tobytes() for p in field))
+
+
+def _clip(lines: list[np.ndarray] | np.ndarray, region: BaseGeometry) -> list[np.ndarray]:
     geoms = shapely.linestrings(lines) if isinstance(lines, np.ndarray) else np.array(
         [shapely.linestrings(p) for p in lines], dtype=object)
     clipped = shapely.intersection(shapely.multilinestrings(geoms), region)
@@ -80,7 +93,14 @@ def clip_polylines(lines: list[np.ndarray] | np.ndarray, region: BaseGeometry) -
     if len(parts) == 0:
         return []
     coords, idx = shapely.get_coordinates(parts, return_index=True)
-    return [p for p in np.split(coords, np.flatnonzero(np.diff(idx)) + 1) if len(p) >= 2]
+    return [p for p in _split(coords, np.flatnonzero(np.diff(idx)) + 1) if len(p) >= 2]
+
+
+def _split(a: np.ndarray, cuts: np.ndarray) -> list[np.ndarray]:
+    """``np.split(a, cuts)`` (views of `a` between sorted `cuts`), without its per-piece
+    overhead."""
+    edges = [0, *cuts.tolist(), len(a)]
+    return [a[i:j] for i, j in zip(edges[:-1], edges[1:], strict=True)]
 
 
 def _zigzag(pieces: list[np.ndarray], rows: np.ndarray, u: np.ndarray, region: BaseGeometry,
@@ -96,8 +116,9 @@ def _zigzag(pieces: list[np.ndarray], rows: np.ndarray, u: np.ndarray, region: B
     pieces = [p[::-1] if f else p for p, f in zip(pieces, flip, strict=True)]
     order = np.lexsort((ends[:, 0] @ u * np.where(rows % 2 == 1, -1, 1), rows))
     by_row: dict[int, list[int]] = {}
+    row_of = rows.tolist()  # Python ints: the loops below stay off numpy scalars
     for i in order.tolist():
-        by_row.setdefault(int(rows[i]), []).append(i)
+        by_row.setdefault(row_of[i], []).append(i)
     # every candidate link between consecutive rows, tested at once
     pairs = [(a, b) for k, row in by_row.items() for b in row for a in by_row.get(k - 1, [])]
     ok: dict[tuple[int, int], float] = {}
@@ -109,9 +130,10 @@ def _zigzag(pieces: list[np.ndarray], rows: np.ndarray, u: np.ndarray, region: B
         samples = p0[:, None, :] + t[None, :, None] * (p1 - p0)[:, None, :]
         shapely.prepare(region)
         inside = shapely.intersects_xy(region, samples[..., 0], samples[..., 1]).all(axis=1)
-        for a, b, good, d in zip(pa.tolist(), pb.tolist(), inside, length, strict=True):
+        for a, b, good, d in zip(pa.tolist(), pb.tolist(), inside.tolist(), length.tolist(),
+                                 strict=True):
             if good and d <= max_len:
-                ok[(a, b)] = float(d)
+                ok[(a, b)] = d
     chain_of: dict[int, list[int]] = {}   # piece index at a chain's end → the chain
     chains: list[list[int]] = []
     for k in sorted(by_row):
@@ -136,11 +158,19 @@ def raster(region: BaseGeometry, density: float, width: float, layer_index: int,
     """Parallel lines turned 90° per layer, rows alternating in direction.
 
     With `connect`, rows are joined into zig-zags where the link stays inside the region.
+    The lines depend only on the region, spacing, angle and `connect`: identical layers
+    (every other layer of a prism) reuse them (`dedupe.cached_lines`).
     """
     spacing = width / density
     angle = math.radians(angle_deg + 90.0 * (layer_index % 2))
+    return cached_lines(lambda: _raster(region, spacing, angle, connect), region, "raster",
+                        spacing, angle, connect)
+
+
+def _raster(region: BaseGeometry, spacing: float, angle: float,
+            connect: bool) -> list[np.ndarray]:
     segs, _ = _parallel(region, angle, spacing)
-    pieces = clip_polylines(segs, region)
+    pieces = _clip(segs, region) if len(segs) and not region.is_empty else []
     if not pieces:
         return []
     u, n = _frame(angle)

@@ -15,11 +15,17 @@ except the outer wall, whose seam is its rearmost vertex (max y, then max x): on
 predictable seam line at the back of the tablet.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from dosecraft.model.enums import ToolRole
+
+#: Up to this many beads the greedy choice runs on Python floats (numpy calls cost more).
+SMALL_GROUP = 32
+#: Up to this many beads their distances are one (2n, 2n) matrix (2 MB at most).
+MATRIX_GROUP = 256
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,6 +72,8 @@ def _nearest_order(beads: list[Bead],
     Returns (bead, points as printed) in order and the final nozzle position.
     """
     n = len(beads)
+    if n == 1:
+        return _single(beads[0], at)
     closed = np.array([b.closed for b in beads])
     outer = np.array([b.closed and b.role == ToolRole.OUTER_WALL for b in beads])
     seam = np.zeros(n, np.int64)
@@ -77,6 +85,9 @@ def _nearest_order(beads: list[Bead],
     tails[closed] = np.inf
     # other loops may be entered at any vertex
     loop_ids = np.flatnonzero(closed & ~outer)
+    if (not len(loop_ids) and n <= MATRIX_GROUP and np.isfinite(at).all()
+            and np.isfinite(heads).all() and np.isfinite(tails[~closed]).all()):
+        return _fixed_entry_order(beads, at, heads, tails, closed, seam)
     loop_pts = [beads[i].points for i in loop_ids]
     verts = np.vstack(loop_pts) if loop_pts else np.zeros((0, 2))
     offsets = np.cumsum([0] + [len(p) for p in loop_pts])
@@ -104,6 +115,83 @@ def _nearest_order(beads: list[Bead],
             pts = pts[::-1]
         out.append((beads[j], pts))
         at = pts[0] if closed[j] else pts[-1]
+    return out, at
+
+
+def _single(bead: Bead, at: np.ndarray) -> tuple[list[tuple[Bead, np.ndarray]], np.ndarray]:
+    """`_nearest_order` of one bead: only its entry point is to choose (walls: one per
+    group), with the same distances."""
+    pts = bead.points
+    if bead.closed and bead.role == ToolRole.OUTER_WALL:
+        seam = _seam(pts)
+        pts = np.concatenate([pts[seam:], pts[:seam]]) if seam else pts
+    elif bead.closed:
+        start = int(np.argmin(np.hypot(*(pts - at).T)))
+        pts = np.concatenate([pts[start:], pts[:start]]) if start else pts
+    else:
+        ends = pts[[0, -1]]
+        dh, dt = np.hypot(*(ends - at).T)
+        if dt < dh:
+            pts = pts[::-1]
+    return [(bead, pts)], (pts[0] if bead.closed else pts[-1])
+
+
+def _fixed_entry_order(beads: list[Bead], at: np.ndarray, heads: np.ndarray,
+                       tails: np.ndarray, closed: np.ndarray,
+                       seam: np.ndarray) -> tuple[list[tuple[Bead, np.ndarray]], np.ndarray]:
+    """`_nearest_order` for beads entered only at fixed points (open paths, outer walls).
+
+    The nozzle then only ever stands at `at` or at one of those points, so every distance
+    the greedy loop needs is in one matrix, computed up front with the same ``np.hypot`` of
+    the same differences; the choices (first nearest, ties to the lower index) are the same.
+
+    Parameters
+    ----------
+    heads, tails : (n, 2) entry points; tails of closed beads are inf.
+    closed : (n,) bool.
+    seam : (n,) int64 start vertex of closed beads.
+    """
+    n = len(beads)
+    pts = np.vstack([heads, tails])                                  # (2n, 2) candidates
+    with np.errstate(invalid="ignore"):  # inf − inf between closed tails: never used
+        d_at = np.hypot(*(pts - at).T)                               # (2n,) from `at`
+        dist = np.hypot(pts[None, :, 0] - pts[:, None, 0], pts[None, :, 1] - pts[:, None, 1])
+    left = np.ones(n, bool)
+    row = d_at
+    out: list[tuple[Bead, np.ndarray]] = []
+    rows = dist.tolist() if n <= SMALL_GROUP else None
+    row_l = d_at.tolist()
+    todo = list(range(n))
+    for _ in range(n):
+        if rows is not None:
+            j, best = -1, math.inf
+            for i in todo:  # ascending; first strictly smaller wins: np.argmin's tie rule
+                di = min(row_l[i], row_l[n + i])
+                if di < best or j < 0:
+                    j, best = i, di
+            todo.remove(j)
+            reverse = row_l[n + j] < row_l[j]
+        else:
+            d = np.minimum(row[:n], row[n:])
+            d[~left] = np.inf
+            j = int(np.argmin(d))
+            reverse = bool(row[n + j] < row[j])
+        left[j] = False
+        p = beads[j].points
+        if closed[j]:
+            p = np.concatenate([p[seam[j]:], p[:seam[j]]]) if seam[j] else p
+            nxt = j                                    # back at the seam
+        elif reverse:
+            p = p[::-1]
+            nxt = j                                    # ends at its head
+        else:
+            nxt = n + j                                # ends at its tail
+        out.append((beads[j], p))
+        at = p[0] if closed[j] else p[-1]
+        if rows is not None:
+            row_l = rows[nxt]
+        else:
+            row = dist[nxt]
     return out, at
 
 

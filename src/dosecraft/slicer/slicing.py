@@ -29,7 +29,7 @@ from shapely.geometry import MultiPolygon
 
 from dosecraft.errors import SlicingError
 from dosecraft.model.profile import PrinterProfile
-from dosecraft.slicer.section import section_areas, section_polygons
+from dosecraft.slicer.section import MeshEdges, section_areas, section_polygons
 
 #: Outline parts smaller than (this × line width)² are dropped as unprintable specks.
 SPECK_FACTOR = 0.25
@@ -95,7 +95,8 @@ GL_WEIGHTS = _GL_W / _GL_W.sum()
 FLAT_LAYER = 1e-9
 
 
-def cut_heights(mesh: trimesh.Trimesh, bottoms: np.ndarray, tops: np.ndarray) -> np.ndarray:
+def cut_heights(mesh: trimesh.Trimesh | MeshEdges, bottoms: np.ndarray,
+                tops: np.ndarray) -> np.ndarray:
     """(L,) heights whose section area is each layer's mean area (see module docstring).
 
     The mean is the 5-point Gauss–Legendre average; the height is where the piecewise
@@ -105,9 +106,10 @@ def cut_heights(mesh: trimesh.Trimesh, bottoms: np.ndarray, tops: np.ndarray) ->
 
     Parameters
     ----------
-    mesh : the mesh, with `bottoms` and `tops` in its own z.
+    mesh : the mesh (or its `MeshEdges`), with `bottoms` and `tops` in its own z.
     bottoms, tops : (L,) layer boundaries.
     """
+    mesh = MeshEdges.of(mesh)  # three cuts of one mesh
     mid, half = 0.5 * (bottoms + tops), 0.5 * (tops - bottoms)
     k = len(GL_NODES)
     planes = (mid[:, None] + half[:, None] * GL_NODES[None, :]).ravel()
@@ -167,6 +169,7 @@ def layer_outlines(mesh: trimesh.Trimesh, profile: PrinterProfile,
     z0, z1 = float(mesh.bounds[0, 2]), float(mesh.bounds[1, 2])
     bottoms, tops = layers_for_height(z1 - z0, profile.first_layer_height_mm, h)
     speck = (SPECK_FACTOR * profile.line_width_mm) ** 2
-    polys = section_polygons(mesh, cut_heights(mesh, z0 + bottoms, z0 + tops), speck)
+    edges = MeshEdges.of(mesh)
+    polys = section_polygons(edges, cut_heights(edges, z0 + bottoms, z0 + tops), speck)
     return [LayerOutline(i, float(t), float(t - b), p)
             for i, (b, t, p) in enumerate(zip(bottoms, tops, polys, strict=True))]

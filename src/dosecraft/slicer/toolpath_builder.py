@@ -34,6 +34,7 @@ from dosecraft.model.design import InfillStrategy
 from dosecraft.model.enums import ToolRole
 from dosecraft.model.profile import PrinterProfile
 from dosecraft.model.toolpath import ExtrusionPath, Toolpath, ToolpathLayer
+from dosecraft.slicer.dedupe import line_cache, map_unique
 from dosecraft.slicer.fill_fit import FillJob, fit_fill
 from dosecraft.slicer.flow import width_for_area_mm
 from dosecraft.slicer.infill import InfillGenerator, infill_generator, rectilinear
@@ -109,13 +110,26 @@ def predict_deposited_volume_mm3(mesh: trimesh.Trimesh, profile: PrinterProfile,
                                                         layer_height_mm, with_loops=False)))
 
 
-def _layer_beads(plan: LayerPlan, profile: PrinterProfile, pattern: InfillGenerator,
-                 angle: float, hints: dict[tuple[bool, float], float],
-                 ) -> tuple[list[Bead], dict[int, float]]:
+def _fill_regions(plans: Sequence[LayerPlan], profile: PrinterProfile) -> list[np.ndarray]:
+    """Per layer, its fill classes' regions grown by the infill/wall overlap.
+
+    One vectorised buffer over every class of every layer, each distinct region once (the
+    layers of a prism share theirs, see `dedupe`).
+    """
+    overlap = profile.infill_wall_overlap * profile.line_width_mm
+    regions = np.array([c.region for p in plans for c in p.classes], dtype=object)
+    grown = map_unique(lambda g: shapely.buffer(g, overlap, join_style="mitre"), regions)
+    return np.split(grown, np.cumsum([len(p.classes) for p in plans])[:-1])
+
+
+def _layer_beads(plan: LayerPlan, regions: np.ndarray, profile: PrinterProfile,
+                 pattern: InfillGenerator, angle: float,
+                 hints: dict[tuple[bool, float], float]) -> tuple[list[Bead], dict[int, float]]:
     """Nominal beads of one layer and the volume target of each correction group.
 
-    `hints` maps (solid, density) to the density multiplier that fitted the last layer's
-    class of that kind; it is updated in place.
+    `regions` are the fill classes' clip regions (`_fill_regions`). `hints` maps (solid,
+    density) to the density multiplier that fitted the last layer's class of that kind; it
+    is updated in place.
     """
     o, walls = plan.outline, plan.walls
     h, s = o.height_mm, walls.spacing_mm
@@ -133,9 +147,6 @@ def _layer_beads(plan: LayerPlan, profile: PrinterProfile, pattern: InfillGenera
         for pts, t, closed in gap_beads(walls.gaps, min_gap, 2.0 * s):
             width = width_for_area_mm(t * h, h)
             beads.append(Bead(ToolRole.GAP_FILL, pts, width, t * h, closed, -1, GAP_GROUP))
-    overlap = profile.infill_wall_overlap * profile.line_width_mm
-    regions = shapely.buffer(np.array([c.region for c in plan.classes], dtype=object),
-                             overlap, join_style="mitre")
     for ci, (c, region) in enumerate(zip(plan.classes, regions, strict=True)):
         job = FillJob(region, c.density, s, o.index, o.z_mm, angle,
                       h * c.density * c.area_mm2, s * h)
@@ -233,16 +244,19 @@ def slice_tablet(mesh: trimesh.Trimesh, profile: PrinterProfile, infill: InfillS
     at = np.zeros(2)
     hints: dict[tuple[bool, float], float] = {}
     layers: list[ToolpathLayer] = []
-    for plan in plans:
-        beads, targets = _layer_beads(plan, profile, pattern, float(infill.angle_deg), hints)
-        if not beads and plan.target_mm3 <= 0:
-            continue
-        factors = _flow_factors(plan, beads, targets)
-        ordered, at = order_layer(beads, at)
-        paths = tuple(ExtrusionPath(b.role, pts, b.width_mm, b.mm3_per_mm * factors[b.group],
-                                    b.closed) for b, pts in ordered)
-        o = plan.outline
-        layers.append(ToolpathLayer(o.index, o.z_mm, o.height_mm, paths))
+    with line_cache():  # identical layers share their line fields (see `dedupe`)
+        for plan, regions in zip(plans, _fill_regions(plans, profile), strict=True):
+            beads, targets = _layer_beads(plan, regions, profile, pattern,
+                                          float(infill.angle_deg), hints)
+            if not beads and plan.target_mm3 <= 0:
+                continue
+            factors = _flow_factors(plan, beads, targets)
+            ordered, at = order_layer(beads, at)
+            paths = tuple(ExtrusionPath(b.role, pts, b.width_mm,
+                                        b.mm3_per_mm * factors[b.group], b.closed)
+                          for b, pts in ordered)
+            o = plan.outline
+            layers.append(ToolpathLayer(o.index, o.z_mm, o.height_mm, paths))
     if not layers:
         raise SlicingError("the mesh produced no printable layer (is it smaller than a bead?)")
     return Toolpath(tuple(layers))

@@ -35,6 +35,7 @@ import shapely
 from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
 
+from dosecraft.slicer.dedupe import unique_geometries
 from dosecraft.slicer.section import clean_polygon
 
 #: Shapely join style for every offset: mitre keeps a polygon's vertex count and makes the
@@ -165,12 +166,18 @@ def wall_geometry(outlines: Sequence[MultiPolygon], spacing_mm: float, wall_coun
     geoms = np.empty(len(outlines), dtype=object)
     geoms[:] = list(outlines)
     depths = np.column_stack([(k + 0.5) * s for k in range(n + 1)] + [n * s, (n + 1) * s])
-    ero = shapely.buffer(geoms[:, None], -depths, join_style=JOIN, mitre_limit=MITRE_LIMIT)
-    lengths = shapely.length(ero[:, : n + 1])
-    areas = shapely.area(ero)
-    regular = _regular(shapely.area(geoms), shapely.length(geoms), lengths[:, :n],
-                       areas[:, n + 1], lengths[:, n], areas[:, n + 2], s)
+    # every layer has the same depths: offset each distinct outline once (see `dedupe`)
+    unique, inverse = unique_geometries(geoms)
+    ero_u = shapely.buffer(unique[:, None], -depths[:len(unique)], join_style=JOIN,
+                           mitre_limit=MITRE_LIMIT)
+    ero = ero_u[inverse]
+    lengths = shapely.length(ero_u[:, : n + 1])[inverse]
+    areas = shapely.area(ero_u)[inverse]
+    regular = _regular(shapely.area(unique)[inverse], shapely.length(unique)[inverse],
+                       lengths[:, :n], areas[:, n + 1], lengths[:, n], areas[:, n + 2], s)
     min_gap = float(min_gap_mm)
+    irregular: dict[int, tuple[list[BaseGeometry], MultiPolygon, MultiPolygon]] = {}
+    interior_of: dict[int, MultiPolygon] = {}  # validity checks cost more than the offsets
 
     loops_per_layer: list[list[BaseGeometry]] = []
     interiors: list[MultiPolygon] = []
@@ -178,10 +185,14 @@ def wall_geometry(outlines: Sequence[MultiPolygon], spacing_mm: float, wall_coun
     for i in range(len(geoms)):
         if regular[i]:
             loops_per_layer.append([p for p in ero[i, :n] if not p.is_empty])
-            interiors.append(_as_multi(ero[i, n + 1]))
+            if inverse[i] not in interior_of:
+                interior_of[inverse[i]] = _as_multi(ero[i, n + 1])
+            interiors.append(interior_of[inverse[i]])
             gaps.append(MultiPolygon())
         else:
-            loops, interior, gap = _irregular(geoms[i], float(s[i]), n, min_gap)
+            if inverse[i] not in irregular:
+                irregular[inverse[i]] = _irregular(geoms[i], float(s[i]), n, min_gap)
+            loops, interior, gap = irregular[inverse[i]]
             loops_per_layer.append(loops)
             interiors.append(interior)
             gaps.append(gap)
