@@ -30,8 +30,9 @@ venv-dev: $(VENV)/.installed-dev
 
 demo: venv
 	rm -rf out/demo
-	$(BIN)/dosecraft batch samples/prescriptions.csv --out out/demo || true
-	@test -s out/demo/batch.json && echo "demo output: out/demo/batch.json, out/demo/gcode/"
+	$(BIN)/dosecraft batch samples/prescriptions.csv --out out/demo \
+		--lot DEMO-LOT --lot-expiry $$(date -d '+1 year' +%F) || true
+	@test -s out/demo/batch.json && echo "demo output: out/demo/ (batch.json, gcode/, plates/, worksheet.pdf, labels.pdf)"
 
 # Installs only what is missing, so a prepared machine does not need apt at all.
 sysdeps:

@@ -26,3 +26,45 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def write_if_changed(path: str | os.PathLike, data: bytes | str) -> bool:
+    """Write `data` atomically unless the file already holds exactly these bytes.
+
+    Re-running a finished batch then leaves its documents untouched (same inode, same
+    mtime), which is how a pharmacist or a test can see that nothing was redone.
+
+    Returns
+    -------
+    bool
+        True if the file was written.
+    """
+    target = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        if target.stat().st_size == len(payload) and target.read_bytes() == payload:
+            return False
+    except OSError:
+        pass
+    write_atomic(target, payload)
+    return True
+
+
+def is_temp_file(path: Path) -> bool:
+    """Whether `path` is a leftover of `write_atomic` (``.<name>.<random>.tmp``)."""
+    return path.name.startswith(".") and path.name.endswith(".tmp")
+
+
+def remove_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete `write_atomic` leftovers in `folder` (not recursive): a process killed
+    between writing and renaming leaves one behind. Call only while holding the folder's
+    batch lock, or a live writer's file could be removed under it."""
+    removed = []
+    root = Path(folder)
+    if not root.is_dir():
+        return removed
+    for entry in root.iterdir():
+        if is_temp_file(entry) and entry.is_file():
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed

@@ -18,6 +18,7 @@ def result_row(row_number: int, result: JobResult) -> dict[str, Any]:
     out: dict[str, Any] = {
         "row": row_number,
         "rx_id": rx.rx_id,
+        "patient_ref": rx.patient_ref,
         "status": "ok" if result.ok else "error",
         "error": None if result.ok else str(result.error),
         "drug": rx.drug,
@@ -25,6 +26,8 @@ def result_row(row_number: int, result: JobResult) -> dict[str, Any]:
         "printer": rx.printer,
         "quantity": rx.quantity,
         "target_dose_mg": round(rx.unit_dose_mg, 6),
+        # the calibrated factor the G-code was written with (QC and calibration need it)
+        "mass_factor": result.formulation.mass_factor if result.formulation else None,
         "design": result.design.to_dict() if result.design else None,
         "dose_check": result.dose_check.to_dict() if result.dose_check else None,
         "warnings": list(result.warnings),

@@ -1,7 +1,6 @@
 """`dosecraft` commands: design, batch, formulary, profiles."""
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dosecraft import __version__
+from dosecraft.cli import batch_cmd, qc_cmd, records_cmd
 from dosecraft.cli.catalog import formulary_app, profiles_app
 from dosecraft.cli.printers_cmd import register as register_printers
 from dosecraft.cli.release_cmd import release_app
@@ -27,7 +27,9 @@ app.add_typer(profiles_app, name="profiles")
 # Command modules register themselves below, one line each (keep one module per area):
 register_slice(app)  # [slice commands]
 app.add_typer(release_app, name="release")  # [release commands]
-# [batch, records, audit, qc, calibrate commands]
+batch_cmd.register(app)
+records_cmd.register(app)
+qc_cmd.register(app)
 register_printers(app)  # [printers and send commands]
 # Piped output (CI logs, files) gets a wide table instead of Rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -125,44 +127,3 @@ def design(
         console.print(design_table(out))
     if not result.ok:
         fail(str(result.error), code=1)
-
-
-@app.command()
-def batch(
-    prescriptions: Annotated[Path, typer.Argument(help="CSV or JSON prescriptions file.")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/batch"),
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = min(2, os.cpu_count() or 1),
-    quiet: Annotated[bool, typer.Option("--quiet", help="Only errors and the summary.")] = False,
-) -> None:
-    """Run every prescription of a file; write OUT/batch.json (exit 1 if any row failed)."""
-    from dosecraft.batch.runner import run_batch
-
-    try:
-        summary = run_batch(prescriptions, out, workers=max(1, workers))
-    except DosecraftError as exc:
-        fail(str(exc))
-    table = Table(title=f"Batch {prescriptions.name} → {out}/batch.json")
-    for col in ("row", "rx_id", "status", "target mg", "shape", "size mm", "infill",
-                "G-code mg", "error %", "t80 min", "error"):
-        table.add_column(col, overflow="fold", no_wrap=col in ("rx_id", "size mm"))
-    for r in summary.rows:
-        if quiet and r["status"] == "ok":
-            continue
-        d = r.get("design") or {}
-        check = r.get("dose_check") or {}
-        release = r.get("release") or {}
-        dims = "×".join(f"{v:.1f}" for k, v in (d.get("dimensions_mm") or {}).items()
-                        if k in ("diameter", "length", "width", "outer_diameter", "height"))
-        status = "[green]ok[/]" if r["status"] == "ok" else "[red]error[/]"
-        table.add_row(
-            str(r["row"]), str(r["rx_id"]), status,
-            f"{r['target_dose_mg']:.4g}" if r.get("target_dose_mg") else "",
-            d.get("shape", ""), dims, f"{d['infill']['density']:.0%}" if d else "",
-            f"{r['dose_mg_gcode']:.4f}" if r.get("dose_mg_gcode") is not None else "",
-            f"{check['relative_error']:+.3%}" if check.get("gcode_mg") is not None else "",
-            f"{release['t80_min']:.0f}" if release.get("t80_min") else "",
-            r.get("error") or "")
-    console.print(table)
-    console.print(f"{summary.ok} ok, {summary.failed} failed")
-    if summary.failed:
-        raise typer.Exit(1)
