@@ -102,7 +102,7 @@ def test_records_and_audit(first: tuple[BatchSummary, BatchConfig]) -> None:
     assert set(by_rx) == {"B-01", "B-02", "B-03", "B-04"}
     assert by_rx["B-04"]["status"] == "error"
     assert by_rx["B-01"]["patient_pseudonym"] and "PT-01" not in json.dumps(by_rx["B-01"])
-    assert [o["kind"] for o in by_rx["B-01"]["outputs"]] == ["gcode"]
+    assert sorted(o["kind"] for o in by_rx["B-01"]["outputs"]) == ["gcode", "release_plot"]
     kinds = sorted(o["kind"] for o in report["outputs"])
     assert kinds == ["batch_json", "labels", "plate", "plate", "worksheet"]
     assert verify_audit(cfg.records).ok
@@ -173,3 +173,19 @@ def test_changed_input_and_calibration(tmp_path: Path) -> None:
     assert row["mass_factor"] == 1.04
     assert "; dosecraft.mass_factor = 1.04\n" in (out / "gcode" / "B-03.gcode").read_text()
     assert row["dose_mg_gcode"] == pytest.approx(5.0, rel=0.01)
+
+
+def test_release_plot_per_design(first: tuple[BatchSummary, BatchConfig]) -> None:
+    summary, cfg = first
+    doc = json.loads((cfg.out_dir / "batch.json").read_text())
+    ok = [r for r in doc["rows"] if r["status"] == "ok"]
+    assert ok
+    for row in ok:
+        png = cfg.out_dir / row["release_plot"]
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert row["release_plot"] == f"release/{row['rx_id']}.png"
+    with RecordStore(cfg.records) as store:
+            report = store.batch_report(summary.batch_id)
+    by_rx = {p["rx_id"]: p for p in report["prescriptions"]}
+    for row in ok:
+        assert "release_plot" in [o["kind"] for o in by_rx[row["rx_id"]]["outputs"]]

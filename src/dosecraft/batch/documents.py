@@ -132,3 +132,21 @@ def write_labels_pdf(out_dir: Path, rows: Sequence[Mapping[str, Any]],
         target.unlink(missing_ok=True)
         return None, [*skipped, str(exc)]
     return _document(out_dir, LABELS_PDF, "labels", data), skipped
+
+
+def write_release_plots(out_dir: Path,
+                        rows: list[dict[str, Any]]) -> list[tuple[str, Document]]:
+    """One PNG of the predicted release curve per designed prescription,
+    ``release/<rx_id>.png``; each row gets its path under ``release_plot``."""
+    from dosecraft.reports.plots import release_plot_png
+
+    written: list[tuple[str, Document]] = []
+    for row in rows:
+        release = row.get("release")
+        if row.get("status") != "ok" or not release:
+            continue
+        name = f"release/{row['rx_id']}.png"
+        png = release_plot_png([release], title=f"Predicted release — {row['rx_id']}")
+        written.append((str(row["rx_id"]), _document(out_dir, name, "release_plot", png)))
+        row["release_plot"] = name
+    return written

@@ -210,6 +210,10 @@ class BatchRun:
         header = {"batch_id": self.batch_id, "source": self.inp.path.name,
                   "source_sha256": self.inp.sha256, "options": self.options}
         out: list[docs.Document] = []
+        for rx_id, plot in docs.write_release_plots(self.out, rows):
+            out.append(plot)
+            self.recorder.record_output(plot.kind, plot.path, plot.sha256, plot.bytes,
+                                        rx_id=rx_id)
         bj = docs.write_batch_json(self.out, header, rows, plates)
         out.append(bj)
         self.recorder.record_output(bj.kind, bj.path, bj.sha256, bj.bytes)
