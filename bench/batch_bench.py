@@ -148,7 +148,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="prescriptions (default 1000)")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--modes", default="pool,dask", help="pool, dask or both")
+    parser.add_argument("--modes", default="pool,dask",
+                        help="comma-separated: pool, dask (default both)")
     parser.add_argument("--release", action="store_true", help="also estimate release")
     parser.add_argument("--no-plates", dest="plates", action="store_false")
     parser.add_argument("--keep", action="store_true", help="keep the output folders")
@@ -159,8 +160,12 @@ def main() -> None:
           f"release {'on' if args.release else 'off'}, plates {'on' if args.plates else 'off'}"
           f", Python {sys.version.split()[0]}")
     try:
-        for mode in args.modes.split(","):
-            r = run(mode.strip(), src, work, args)
+        modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+        unknown = [m for m in modes if m not in ("pool", "dask")]
+        if unknown:
+            parser.error(f"unknown mode(s) {', '.join(unknown)}; use pool and/or dask")
+        for mode in modes:
+            r = run(mode, src, work, args)
             print(f"{r['mode']}: {r['wall_s']:.1f} s wall for {r['rx']} prescriptions "
                   f"({r['ok']} ok, {r['tablets']} tablets, {r['plates']} plates): "
                   f"{r['rx_per_s']:.2f} rx/s, {r['tablets_per_s']:.1f} tablets/s; "
