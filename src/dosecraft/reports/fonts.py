@@ -78,7 +78,7 @@ def missing_glyphs(text: str, font_name: str) -> list[str]:
 
 
 def printable(text: str, font_name: str) -> str:
-    """`text` with every character the font cannot draw written as '[U+XXXX]'.
+    """`text` with every character the font cannot draw written as '[U+hex code]' (e.g. [U+4E2D]).
 
     A record must not silently turn a name into blank boxes: the code point keeps the
     original text recoverable from the printed page.
