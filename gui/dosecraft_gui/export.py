@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from dosecraft.batch.atomic import write_atomic
 from dosecraft.batch.rows import result_row
+from dosecraft.io.atomic import write_atomic
 from dosecraft.io.meshes import export_3mf, export_stl
 from dosecraft.pipeline import JobResult
 from dosecraft.reports.batchinfo import BatchInfo, FormulationLot

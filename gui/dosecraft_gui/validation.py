@@ -81,7 +81,7 @@ def to_json_dict(rx: Prescription) -> dict[str, Any]:
 
 def save_json(path: str | os.PathLike, rx: Prescription) -> Path:
     """Write one prescription as JSON (same keys as the CSV columns)."""
-    from dosecraft.batch.atomic import write_atomic
+    from dosecraft.io.atomic import write_atomic
 
     text = json.dumps(to_json_dict(rx), indent=2, ensure_ascii=False) + "\n"
     return write_atomic(path, text)

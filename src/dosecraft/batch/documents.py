@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from dosecraft import __version__
-from dosecraft.batch.atomic import write_if_changed
 from dosecraft.batch.layout import BATCH_JSON, LABELS_PDF, WORKSHEET_PDF, dumps
 from dosecraft.formulary import get_formulation
+from dosecraft.io.atomic import write_if_changed
 from dosecraft.reports import (
     BatchInfo,
     FormulationLot,

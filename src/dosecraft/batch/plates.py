@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dosecraft.batch.atomic import write_atomic
 from dosecraft.batch.layout import dumps, plate_gcode_file, plate_marker_file, toolpath_file
 from dosecraft.batch.planning import PlateMember, PlateSpec
 from dosecraft.batch.toolpath_cache import load_toolpath
@@ -33,6 +32,7 @@ from dosecraft.gcode.plate import plan_plate
 from dosecraft.gcode.reader import read_gcode
 from dosecraft.gcode.readout import GcodeReadout
 from dosecraft.gcode.writer import write_gcode
+from dosecraft.io.atomic import write_atomic
 from dosecraft.model.toolpath import Toolpath
 from dosecraft.pipeline import Stage, run_job
 from dosecraft.profiles import load_profile

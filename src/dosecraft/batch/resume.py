@@ -18,7 +18,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from dosecraft.batch.atomic import remove_temp_files
 from dosecraft.batch.layout import (
     CACHE_DIR,
     GCODE_DIR,
@@ -31,6 +30,7 @@ from dosecraft.batch.layout import (
     sha256_file,
 )
 from dosecraft.errors import DosecraftError
+from dosecraft.io.atomic import remove_temp_files
 
 try:  # POSIX; on Windows the lock is skipped (one batch per folder is then on the user)
     import fcntl

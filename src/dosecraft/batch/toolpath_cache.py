@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dosecraft.batch.atomic import write_atomic
+from dosecraft.io.atomic import write_atomic
 from dosecraft.model.enums import ToolRole
 from dosecraft.model.toolpath import ROLE_CODES, ExtrusionPath, Toolpath, ToolpathLayer
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dosecraft.batch.atomic import write_atomic
 from dosecraft.batch.layout import dumps, gcode_names, row_file, toolpath_file
 from dosecraft.batch.rows import result_row
 from dosecraft.batch.toolpath_cache import save_toolpath
 from dosecraft.gcode.job import design_sha256
 from dosecraft.gcode.plate import toolpath_footprint
+from dosecraft.io.atomic import write_atomic
 from dosecraft.model.prescription import Prescription
 from dosecraft.pipeline import Job, JobResult, Stage, run_job
 

@@ -125,7 +125,6 @@ def calibrate(
 ) -> None:
     """Derive and record a printer × formulation mass factor from weighed tablets; batches
     use the newest one from then on. Start with --make-gcode, print, weigh, then --weights."""
-    from dosecraft.batch.atomic import write_atomic
     from dosecraft.batch.calibration import (
         CAL_RX,
         file_digest,
@@ -134,6 +133,7 @@ def calibrate(
         record_calibration_plate,
     )
     from dosecraft.errors import DosecraftError
+    from dosecraft.io.atomic import write_atomic
     from dosecraft.qc import mass_factor_from_weights
 
     if (make_gcode is None) == (weights is None):

@@ -86,7 +86,7 @@ def _minutes(value: float | None) -> str:
 
 
 def _write_png(path: Path, png: bytes) -> None:
-    from dosecraft.batch.atomic import write_atomic
+    from dosecraft.io.atomic import write_atomic
 
     try:
         write_atomic(path, png)

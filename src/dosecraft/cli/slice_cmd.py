@@ -292,8 +292,8 @@ def slice_command(
         "--density", help="Material mg/mm³ for the mass without --formulation.")] = None,
 ) -> None:
     """Slice any mesh as it is (no dose sizing) into G-code with the dosecraft header."""
-    from dosecraft.batch.atomic import write_atomic
     from dosecraft.formulary import get_formulation
+    from dosecraft.io.atomic import write_atomic
     from dosecraft.profiles import load_profile
 
     try:

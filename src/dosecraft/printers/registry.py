@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from dosecraft.io.atomic import write_atomic
 from dosecraft.printers.apikeys import KEYRING_SERVICE, SECRET_FIELD, ApiKey, key_env_var
 from dosecraft.printers.apikeys import lookup_api_key as _lookup_api_key
 from dosecraft.printers.errors import PrinterOffline, RegistryError, UnknownPrinter
@@ -220,21 +220,6 @@ def dumps_registry(printers: Iterable[Printer]) -> str:
     return "\n".join(lines)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Temp file in the same folder, fsync, rename: readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def add_printer(name: str, kind: str | PrinterKind, url: str, profile: str,
                 formulations: Iterable[str] = (), path: str | os.PathLike[str] | None = None,
                 *, port: str | None = None, replace: bool = False) -> Printer:
@@ -271,7 +256,7 @@ def add_printer(name: str, kind: str | PrinterKind, url: str, profile: str,
         raise RegistryError(_validation_message(exc, file, name)) from None
     registry[name] = printer
     _check_env_collisions(registry.values(), file)
-    _write_atomic(file, dumps_registry(registry.values()))
+    write_atomic(file, dumps_registry(registry.values()))
     return printer
 
 

@@ -25,9 +25,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dosecraft.batch.atomic import write_atomic
 from dosecraft.errors import FormularyError
 from dosecraft.formulary.loader import formulary_search_dirs, get_formulation, user_formulary_dir
+from dosecraft.io.atomic import write_atomic
 from dosecraft.model.formulation import Formulation, ReleaseParameters
 
 PathLike = str | os.PathLike[str]

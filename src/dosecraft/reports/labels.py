@@ -28,9 +28,9 @@ from pydantic import (
 )
 from reportlab.pdfgen.canvas import Canvas
 
-from dosecraft.batch.atomic import write_atomic
 from dosecraft.constants import QUANTITY_MAX, QUANTITY_MIN, RX_ID_PATTERN
 from dosecraft.errors import DosecraftError
+from dosecraft.io.atomic import write_atomic
 from dosecraft.reports import label_layout as L
 from dosecraft.reports.batchinfo import LOT_PATTERN
 from dosecraft.reports.fonts import fonts, missing_glyphs

@@ -32,8 +32,8 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from dosecraft.batch.atomic import write_atomic
 from dosecraft.constants import DOSE_TOLERANCE
+from dosecraft.io.atomic import write_atomic
 from dosecraft.reports.batchinfo import BatchInfo
 from dosecraft.reports.fonts import FontSet, fonts, printable
 from dosecraft.reports.plots import ReleaseCurve, release_plot_png
