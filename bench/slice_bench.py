@@ -202,8 +202,7 @@ def run_process(cmd: Sequence[str]) -> tuple[float, float]:
 
 def dosecraft_command(stl: Path, out: Path, s: PrintSettings) -> list[str]:
     exe = Path(sys.executable).parent / "dosecraft"
-    base = [str(exe)] if exe.exists() else [sys.executable, "-c",
-                                            "from dosecraft.cli import app; app()"]
+    base = [str(exe)] if exe.exists() else [sys.executable, "-m", "dosecraft.cli.entry"]
     return base + ["slice", str(stl), "--printer", PROFILE, "--infill", f"{s.infill:g}",
                    "--pattern", "rectilinear", "--nozzle-temp", f"{s.nozzle_c:g}",
                    "--bed-temp", f"{s.bed_c:g}", "-o", str(out)]

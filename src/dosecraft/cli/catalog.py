@@ -75,3 +75,9 @@ def profiles_show(profile_id: Annotated[str, typer.Argument(help="Profile ID.")]
     for key, value, unit, description in profile_as_table_rows(profile):
         table.add_row(key, str(value), unit, description)
     console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``dosecraft formulary`` and ``dosecraft profiles`` to the application."""
+    app.add_typer(formulary_app, name="formulary")
+    app.add_typer(profiles_app, name="profiles")

@@ -341,3 +341,8 @@ def _load(path: Path) -> Dissolution:
 
 # `calibrate` lives in its own module; importing it registers it on `release_app`.
 from dosecraft.cli import release_calibrate as _release_calibrate  # noqa: E402, F401
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``dosecraft release`` (fit, compare, predict, calibrate) to the application."""
+    app.add_typer(release_app, name="release")

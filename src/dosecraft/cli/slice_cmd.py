@@ -35,10 +35,9 @@ from dosecraft.model.formulation import Formulation, ReleaseParameters
 from dosecraft.model.profile import PrinterProfile
 
 if TYPE_CHECKING:
-    import trimesh
-
     from dosecraft.gcode import GcodeProgram, GcodeReadout
     from dosecraft.model.toolpath import Toolpath
+    from dosecraft.slicer.triangle_mesh import TriangleMesh
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -68,7 +67,7 @@ class SliceFailure(Exception):
 class SliceOutcome:
     """What the command made: the tablet toolpath, the program and its re-read."""
 
-    mesh: trimesh.Trimesh
+    mesh: TriangleMesh
     toolpath: Toolpath
     program: GcodeProgram
     readout: GcodeReadout
@@ -139,7 +138,7 @@ def check_output_path(out: Path, mesh_path: Path) -> Path:
     return out
 
 
-def check_fits(mesh: trimesh.Trimesh, profile: PrinterProfile, mesh_name: str) -> None:
+def check_fits(mesh: TriangleMesh, profile: PrinterProfile, mesh_name: str) -> None:
     """The mesh (centred on the origin, on z = 0) fits inside the bed margins and below Z."""
     lo, hi = mesh.bounds
     size = hi - lo
@@ -184,11 +183,11 @@ def slice_to_program(mesh_path: Path, profile: PrinterProfile, formulation: Form
         that disagrees with the toolpath.
     """
     from dosecraft.gcode import plan_plate, read_gcode, tablet_labels, write_gcode
-    from dosecraft.io.meshes import load_mesh
+    from dosecraft.io.meshes import load_slicing_mesh
     from dosecraft.model.design import InfillStrategy
     from dosecraft.slicer import slice_tablet
 
-    mesh = load_mesh(mesh_path)
+    mesh = load_slicing_mesh(mesh_path)
     check_fits(mesh, profile, mesh_path.name)
     strategy = InfillStrategy(density, pattern, profile.infill_angle_deg, "dosecraft slice")
     toolpath = slice_tablet(mesh, profile, strategy, layer_height_mm)
@@ -292,7 +291,6 @@ def slice_command(
         "--density", help="Material mg/mm³ for the mass without --formulation.")] = None,
 ) -> None:
     """Slice any mesh as it is (no dose sizing) into G-code with the dosecraft header."""
-    from dosecraft.formulary import get_formulation
     from dosecraft.io.atomic import write_atomic
     from dosecraft.profiles import load_profile
 
@@ -313,6 +311,8 @@ def slice_command(
             if given:
                 raise SliceFailure(f"{', '.join(given)} cannot be combined with --formulation "
                                    f"{formulation}, which sets them; drop one or the other")
+            from dosecraft.formulary import get_formulation  # only when asked for
+
             form = get_formulation(formulation)
             if form.technology != profile.technology:
                 raise SliceFailure(

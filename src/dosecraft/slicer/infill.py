@@ -23,7 +23,6 @@ Line length per area, L/A, gives the density d = L·width/A:
 import math
 from collections.abc import Callable
 
-import contourpy
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
@@ -254,6 +253,9 @@ def gyroid(region: BaseGeometry, density: float, width: float, layer_index: int,
     gx, gy = np.meshgrid(xs * k, ys * k)
     kz = z * k
     field = np.sin(gx) * np.cos(gy) + np.sin(gy) * math.cos(kz) + math.sin(kz) * np.cos(gx)
+    # imported here: only gyroid needs it, and `dosecraft slice` start-up counts
+    import contourpy
+
     gen = contourpy.contour_generator(xs, ys, field, line_type=contourpy.LineType.Separate)
     lines = [line @ axes for line in gen.lines(0.0) if len(line) >= 2]
     return clip_polylines(lines, region)

@@ -16,7 +16,6 @@ from collections import defaultdict
 
 import numpy as np
 import shapely
-from scipy.spatial import Voronoi
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
@@ -99,6 +98,10 @@ def _medial_beads(part: Polygon, min_w: float,
     pts, ring, pos = _sample_boundary(part, est / SAMPLES_PER_WIDTH)
     if len(pts) < 4:
         return []
+    # imported here: scipy.spatial costs more start-up than most slices take, and only
+    # non-convex thin gaps need it
+    from scipy.spatial import Voronoi
+
     vor = Voronoi(pts)
     rv = np.asarray(vor.ridge_vertices)
     rp = vor.ridge_points

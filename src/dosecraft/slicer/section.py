@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-import trimesh
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from dosecraft.errors import SlicingError
+from dosecraft.slicer.mesh_protocol import SliceableMesh
 
 #: Ring vertices within this distance of the chord of their neighbours are dropped (mm): the
 #: crossings of the diagonals of split side faces, which lie on that chord up to rounding.
@@ -54,7 +54,7 @@ class MeshEdges:
     levels: np.ndarray
 
     @classmethod
-    def of(cls, mesh: "trimesh.Trimesh | MeshEdges") -> "MeshEdges":
+    def of(cls, mesh: "SliceableMesh | MeshEdges") -> "MeshEdges":
         """The table of `mesh` (a table is returned as it is)."""
         if isinstance(mesh, MeshEdges):
             return mesh
@@ -75,7 +75,7 @@ class MeshEdges:
                    levels=np.unique(zv))
 
 
-def _cut_segments(mesh: "trimesh.Trimesh | MeshEdges",
+def _cut_segments(mesh: "SliceableMesh | MeshEdges",
                   planes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Oriented section segments of `mesh` with the horizontal planes `planes` (sorted).
 
@@ -174,7 +174,7 @@ def _ring_order(n: int, seg: np.ndarray,
     return order, ring_of, ring_plane
 
 
-def _section_rings(mesh: "trimesh.Trimesh | MeshEdges",
+def _section_rings(mesh: "SliceableMesh | MeshEdges",
                    planes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``_rings(*_cut_segments(mesh, planes))``, the ring order worked out once per band.
 
@@ -294,7 +294,7 @@ def clean_polygon(geom: BaseGeometry, min_area_mm2: float) -> MultiPolygon:
     return MultiPolygon(parts)
 
 
-def section_polygons(mesh: trimesh.Trimesh | MeshEdges, z_mm: np.ndarray,
+def section_polygons(mesh: SliceableMesh | MeshEdges, z_mm: np.ndarray,
                      min_area_mm2: float = 0.0) -> list[MultiPolygon]:
     """Cross-sections of a watertight mesh at heights `z_mm` (absolute, ascending).
 
@@ -328,7 +328,7 @@ def section_polygons(mesh: trimesh.Trimesh | MeshEdges, z_mm: np.ndarray,
             for k, p in zip(keys, polys, strict=True)]
 
 
-def section_areas(mesh: trimesh.Trimesh | MeshEdges, z_mm: np.ndarray) -> np.ndarray:
+def section_areas(mesh: SliceableMesh | MeshEdges, z_mm: np.ndarray) -> np.ndarray:
     """(L,) cross-section areas at ascending heights `z_mm` (no polygons are built).
 
     `mesh` may be given as its `MeshEdges`."""

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import trimesh
 from shapely.geometry import MultiPolygon
 
 from dosecraft.errors import SlicingError
 from dosecraft.model.profile import PrinterProfile
+from dosecraft.slicer.mesh_protocol import SliceableMesh
 from dosecraft.slicer.section import MeshEdges, section_areas, section_polygons
 
 #: Outline parts smaller than (this × line width)² are dropped as unprintable specks.
@@ -95,7 +95,7 @@ GL_WEIGHTS = _GL_W / _GL_W.sum()
 FLAT_LAYER = 1e-9
 
 
-def cut_heights(mesh: trimesh.Trimesh | MeshEdges, bottoms: np.ndarray,
+def cut_heights(mesh: SliceableMesh | MeshEdges, bottoms: np.ndarray,
                 tops: np.ndarray) -> np.ndarray:
     """(L,) heights whose section area is each layer's mean area (see module docstring).
 
@@ -146,7 +146,7 @@ def cut_heights(mesh: trimesh.Trimesh | MeshEdges, bottoms: np.ndarray,
     return mid + half * np.where(flat, 0.0, best)
 
 
-def layer_outlines(mesh: trimesh.Trimesh, profile: PrinterProfile,
+def layer_outlines(mesh: SliceableMesh, profile: PrinterProfile,
                    layer_height_mm: float | None = None) -> list[LayerOutline]:
     """Slice a tablet mesh into layer outlines, bottom to top.
 

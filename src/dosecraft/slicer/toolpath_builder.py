@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-import trimesh
 
 from dosecraft.errors import SlicingError
 from dosecraft.model.design import InfillStrategy
@@ -39,6 +38,7 @@ from dosecraft.slicer.fill_fit import FillJob, fit_fill
 from dosecraft.slicer.flow import width_for_area_mm
 from dosecraft.slicer.infill import InfillGenerator, infill_generator, rectilinear
 from dosecraft.slicer.medial import gap_beads
+from dosecraft.slicer.mesh_protocol import SliceableMesh
 from dosecraft.slicer.ordering import Bead, order_layer
 from dosecraft.slicer.shells import FillClass, fill_classes, layer_target_mm3, shell_thicknesses
 from dosecraft.slicer.slicing import SPECK_FACTOR, LayerOutline, layer_outlines
@@ -69,7 +69,7 @@ def _check_density(density: float) -> float:
     return d
 
 
-def plan_layers(mesh: trimesh.Trimesh, profile: PrinterProfile, density: float,
+def plan_layers(mesh: SliceableMesh, profile: PrinterProfile, density: float,
                 layer_height_mm: float | None = None,
                 with_loops: bool = True) -> list[LayerPlan]:
     """Outlines, walls, fill classes and volume target of every layer.
@@ -99,7 +99,7 @@ def plan_layers(mesh: trimesh.Trimesh, profile: PrinterProfile, density: float,
             for o, w, c in zip(outlines, walls, classes, strict=True)]
 
 
-def predict_deposited_volume_mm3(mesh: trimesh.Trimesh, profile: PrinterProfile,
+def predict_deposited_volume_mm3(mesh: SliceableMesh, profile: PrinterProfile,
                                  density: float, layer_height_mm: float | None = None) -> float:
     """Volume `slice_tablet` will deposit (mm³), without building paths.
 
@@ -219,7 +219,7 @@ def _flow_factors(plan: LayerPlan, beads: Sequence[Bead],
         "a higher infill density")
 
 
-def slice_tablet(mesh: trimesh.Trimesh, profile: PrinterProfile, infill: InfillStrategy,
+def slice_tablet(mesh: SliceableMesh, profile: PrinterProfile, infill: InfillStrategy,
                  layer_height_mm: float | None = None) -> Toolpath:
     """Slice one tablet into a role-tagged, ordered, volume-exact toolpath.
 

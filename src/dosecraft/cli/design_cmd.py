@@ -1,0 +1,108 @@
+"""`dosecraft design`: one tablet from flags or from a row of a prescriptions file."""
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dosecraft.cli.rx_options import prescription_from_options
+from dosecraft.errors import DosecraftError
+from dosecraft.model.enums import ReleaseKind, ShapeKind
+from dosecraft.pipeline import Job, run_job
+
+# Piped output (CI logs, files) gets a wide table instead of Rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print a clear error (no traceback) and exit."""
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def design_table(row: dict[str, Any]) -> Table:
+    """Rich table of one design row (as in batch.json)."""
+    table = Table(title=f"Tablet design — {row['rx_id']}", show_header=False)
+    design = row["design"]
+    table.add_row("target dose", f"{row['target_dose_mg']:.4f} mg")
+    table.add_row("shape", design["shape"])
+    dims = ", ".join(f"{k} {v:.2f}" for k, v in design["dimensions_mm"].items())
+    table.add_row("dimensions (mm)", dims)
+    table.add_row("infill", f"{design['infill']['density']:.0%} {design['infill']['pattern']}"
+                  f" ({design['infill']['reason']})")
+    table.add_row("envelope volume", f"{design['volume_mm3']:.1f} mm³")
+    table.add_row("deposited volume", f"{design['deposited_volume_mm3']:.1f} mm³")
+    table.add_row("tablet mass", f"{design['mass_mg']:.1f} mg")
+    table.add_row("SA/V", f"{design['sa_v_per_mm']:.3f} mm⁻¹")
+    check = row.get("dose_check") or {}
+    for key, label in (("design_mg", "design dose"), ("toolpath_mg", "toolpath dose"),
+                       ("gcode_mg", "G-code dose (re-read)")):
+        if check.get(key) is not None:
+            table.add_row(label, f"{check[key]:.4f} mg")
+    if check:
+        verdict = "[green]PASS[/]" if check["passed"] else "[red]FAIL[/]"
+        table.add_row("dose check", f"{verdict} ({check['relative_error']:+.3%})")
+    release = row.get("release")
+    if release:
+        table.add_row("release", f"{release['model']}: t50 {release['t50_min'] or '—'} min, "
+                      f"t80 {release['t80_min'] or '—'} min")
+    if row.get("print_time_min") is not None:
+        table.add_row("print time", f"{row['print_time_min']:.1f} min")
+    for warning in row.get("warnings") or []:
+        table.add_row("[yellow]warning[/]", warning)
+    return table
+
+
+def design(
+    drug: Annotated[str | None, typer.Option(help="Drug name, e.g. paracetamol.")] = None,
+    formulation: Annotated[str | None, typer.Option(help="Formulation ID.")] = None,
+    printer: Annotated[str | None, typer.Option(help="Printer profile ID.")] = None,
+    dose_mg: Annotated[str | None, typer.Option(help="Dose per tablet, mg.")] = None,
+    dose_mg_per_kg: Annotated[str | None, typer.Option(help="Dose per kg, mg/kg.")] = None,
+    weight_kg: Annotated[str | None, typer.Option(help="Patient weight, kg.")] = None,
+    age_years: Annotated[str | None, typer.Option(help="Patient age, years.")] = None,
+    shape: Annotated[ShapeKind | None, typer.Option(help="Tablet shape.")] = None,
+    mesh_path: Annotated[Path | None, typer.Option(help="STL/3MF for shape 'mesh'.")] = None,
+    release: Annotated[ReleaseKind, typer.Option(help="Release wish.")] = ReleaseKind.IMMEDIATE,
+    target_t80_min: Annotated[str | None, typer.Option(help="Target t80, minutes.")] = None,
+    infill: Annotated[str | None, typer.Option(help="Infill 0.1–1.0.")] = None,
+    quantity: Annotated[str, typer.Option(help="Number of tablets.")] = "1",
+    rx_id: Annotated[str, typer.Option(help="Prescription ID.")] = "design",
+    from_file: Annotated[Path | None, typer.Option("--from", help="Prescriptions file.")] = None,
+    row: Annotated[str | None, typer.Option(help="rx_id of the row in --from.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Design one tablet, from flags or from a row of a prescriptions file."""
+    raw = {"rx_id": rx_id, "drug": drug, "formulation": formulation,
+           "printer": printer, "dose_mg": dose_mg, "dose_mg_per_kg": dose_mg_per_kg,
+           "weight_kg": weight_kg, "age_years": age_years,
+           "shape": shape.value if shape else None,
+           "mesh_path": str(mesh_path) if mesh_path else None,
+           "release": release.value, "target_t80_min": target_t80_min,
+           "infill": infill, "quantity": quantity}
+    rx = None
+    try:
+        rx = prescription_from_options(raw, from_file, row)
+    except DosecraftError as exc:
+        fail(str(exc))
+    assert rx is not None
+    from dosecraft.batch.rows import result_row
+
+    result = run_job(Job(prescription=rx))
+    out = result_row(1, result)
+    if as_json:
+        console.print_json(json.dumps(out))
+    elif result.ok:
+        console.print(design_table(out))
+    if not result.ok:
+        fail(str(result.error), code=1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``dosecraft design`` to the application."""
+    app.command("design")(design)
