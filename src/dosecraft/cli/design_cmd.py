@@ -2,16 +2,34 @@
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from dosecraft.cli.rx_options import prescription_from_options
+from dosecraft.cli.rx_options import (
+    AgeOpt,
+    DoseOpt,
+    DosePerKgOpt,
+    DrugOpt,
+    FormulationOpt,
+    FromOpt,
+    InfillOpt,
+    MeshOpt,
+    PrinterOpt,
+    QuantityOpt,
+    ReleaseOpt,
+    RowOpt,
+    RxIdOpt,
+    ShapeOpt,
+    TargetT80Opt,
+    WeightOpt,
+    prescription_from_options,
+    raw_prescription,
+)
 from dosecraft.errors import DosecraftError
-from dosecraft.model.enums import ReleaseKind, ShapeKind
+from dosecraft.model.enums import ReleaseKind
 from dosecraft.pipeline import Job, run_job
 
 # Piped output (CI logs, files) gets a wide table instead of Rich's 80-column default.
@@ -59,32 +77,30 @@ def design_table(row: dict[str, Any]) -> Table:
 
 
 def design(
-    drug: Annotated[str | None, typer.Option(help="Drug name, e.g. paracetamol.")] = None,
-    formulation: Annotated[str | None, typer.Option(help="Formulation ID.")] = None,
-    printer: Annotated[str | None, typer.Option(help="Printer profile ID.")] = None,
-    dose_mg: Annotated[str | None, typer.Option(help="Dose per tablet, mg.")] = None,
-    dose_mg_per_kg: Annotated[str | None, typer.Option(help="Dose per kg, mg/kg.")] = None,
-    weight_kg: Annotated[str | None, typer.Option(help="Patient weight, kg.")] = None,
-    age_years: Annotated[str | None, typer.Option(help="Patient age, years.")] = None,
-    shape: Annotated[ShapeKind | None, typer.Option(help="Tablet shape.")] = None,
-    mesh_path: Annotated[Path | None, typer.Option(help="STL/3MF for shape 'mesh'.")] = None,
-    release: Annotated[ReleaseKind, typer.Option(help="Release wish.")] = ReleaseKind.IMMEDIATE,
-    target_t80_min: Annotated[str | None, typer.Option(help="Target t80, minutes.")] = None,
-    infill: Annotated[str | None, typer.Option(help="Infill 0.1–1.0.")] = None,
-    quantity: Annotated[str, typer.Option(help="Number of tablets.")] = "1",
-    rx_id: Annotated[str, typer.Option(help="Prescription ID.")] = "design",
-    from_file: Annotated[Path | None, typer.Option("--from", help="Prescriptions file.")] = None,
-    row: Annotated[str | None, typer.Option(help="rx_id of the row in --from.")] = None,
+    drug: DrugOpt = None,
+    formulation: FormulationOpt = None,
+    printer: PrinterOpt = None,
+    dose_mg: DoseOpt = None,
+    dose_mg_per_kg: DosePerKgOpt = None,
+    weight_kg: WeightOpt = None,
+    age_years: AgeOpt = None,
+    shape: ShapeOpt = None,
+    mesh_path: MeshOpt = None,
+    release: ReleaseOpt = ReleaseKind.IMMEDIATE,
+    target_t80_min: TargetT80Opt = None,
+    infill: InfillOpt = None,
+    quantity: QuantityOpt = "1",
+    rx_id: RxIdOpt = "design",
+    from_file: FromOpt = None,
+    row: RowOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Design one tablet, from flags or from a row of a prescriptions file."""
-    raw = {"rx_id": rx_id, "drug": drug, "formulation": formulation,
-           "printer": printer, "dose_mg": dose_mg, "dose_mg_per_kg": dose_mg_per_kg,
-           "weight_kg": weight_kg, "age_years": age_years,
-           "shape": shape.value if shape else None,
-           "mesh_path": str(mesh_path) if mesh_path else None,
-           "release": release.value, "target_t80_min": target_t80_min,
-           "infill": infill, "quantity": quantity}
+    raw = raw_prescription(
+        rx_id=rx_id, drug=drug, formulation=formulation, printer=printer, dose_mg=dose_mg,
+        dose_mg_per_kg=dose_mg_per_kg, weight_kg=weight_kg, age_years=age_years, shape=shape,
+        mesh_path=mesh_path, release=release, target_t80_min=target_t80_min, infill=infill,
+        quantity=quantity)
     rx = None
     try:
         rx = prescription_from_options(raw, from_file, row)

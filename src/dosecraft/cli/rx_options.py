@@ -1,11 +1,53 @@
-"""Build one prescription from command-line flags or from a row of a file."""
+"""Prescription flags shared by `dosecraft design` and `dosecraft release predict`, and
+building one prescription from them or from a row of a file.
+
+The flags are typer ``Annotated`` aliases so both commands show the same help text; values
+stay strings until `parse_row`, which names a bad value with its unit and what would work.
+"""
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from dosecraft.errors import InvalidPrescription
 from dosecraft.io.prescriptions import parse_row, read_prescriptions
+from dosecraft.model.enums import ReleaseKind, ShapeKind
 from dosecraft.model.prescription import Prescription
+
+DrugOpt = Annotated[str | None, typer.Option(help="Drug name, e.g. paracetamol.")]
+FormulationOpt = Annotated[str | None, typer.Option(help="Formulation ID.")]
+PrinterOpt = Annotated[str | None, typer.Option(help="Printer profile ID.")]
+DoseOpt = Annotated[str | None, typer.Option(help="Dose per tablet, mg.")]
+DosePerKgOpt = Annotated[str | None, typer.Option(help="Dose per kg, mg/kg.")]
+WeightOpt = Annotated[str | None, typer.Option(help="Patient weight, kg.")]
+AgeOpt = Annotated[str | None, typer.Option(help="Patient age, years.")]
+ShapeOpt = Annotated[ShapeKind | None, typer.Option(help="Tablet shape.")]
+MeshOpt = Annotated[Path | None, typer.Option(help="STL/3MF for shape 'mesh'.")]
+ReleaseOpt = Annotated[ReleaseKind, typer.Option(help="Release wish.")]
+TargetT80Opt = Annotated[str | None, typer.Option(help="Target t80, minutes.")]
+InfillOpt = Annotated[str | None, typer.Option(help="Infill 0.1–1.0.")]
+QuantityOpt = Annotated[str, typer.Option(help="Number of tablets.")]
+RxIdOpt = Annotated[str, typer.Option(help="Prescription ID.")]
+FromOpt = Annotated[Path | None, typer.Option("--from", help="Prescriptions file.")]
+RowOpt = Annotated[str | None, typer.Option(help="rx_id of the row in --from.")]
+
+
+def raw_prescription(**flags: Any) -> dict[str, Any]:
+    """The prescription flags as a raw row for `parse_row` (enums and paths as text).
+
+    Parameters
+    ----------
+    **flags : the values of the options above, by prescription column name
+        (``shape``, ``mesh_path``, ``release`` may be enum/Path objects or None).
+    """
+    raw = dict(flags)
+    for key in ("shape", "release"):
+        if raw.get(key) is not None:
+            raw[key] = raw[key].value
+    if raw.get("mesh_path") is not None:
+        raw["mesh_path"] = str(raw["mesh_path"])
+    return raw
 
 
 def prescription_from_options(raw: dict[str, Any], from_file: Path | None,
