@@ -111,3 +111,35 @@ def test_technology_mismatch(formulation, profile):
     sse = PrinterProfile(**{**profile.model_dump(), "technology": "sse", "id": "sse_test"})
     with pytest.raises(InvalidPrescription, match="is a SSE printer"):
         design_tablet(rx(), formulation, sse, predictor=envelope_predictor)
+
+
+def test_a_bracketed_dose_never_builds_the_capacity_extremes(profile):
+    """The capacity (smallest size at the fewest layers, largest at the most) only tells a
+    family that does not fit; a target bracketed at the starting layer count skips it."""
+    from dosecraft.dose.shapes import family
+    from dosecraft.dose.solver import _Sizer, layers_for_height
+
+    calls: list[tuple[float, float]] = []
+
+    def counting(mesh, profile_, density):
+        calls.append((round(float(mesh.extents[0]), 9), round(float(mesh.extents[2]), 9)))
+        return envelope_predictor(mesh, profile_, density)
+
+    fam = family(ShapeKind.CYLINDER)
+    sizer = _Sizer(fam, profile, band_for_age(None), 0.6, counting)
+    target = 250.0
+    s0 = min(max(sizer.initial_size(target), sizer.s_lo), sizer.s_hi)
+    n0 = min(max(layers_for_height(profile, fam.default_height(s0)), sizer.n_lo), sizer.n_hi)
+    probe = _Sizer(fam, profile, band_for_age(None), 0.6, envelope_predictor)
+    assert probe.volume(sizer.s_lo, n0) <= target <= probe.volume(sizer.s_hi, n0)
+    fit = sizer.fit(target)
+    assert fit.layers == n0 and fit.volume_mm3 == pytest.approx(target, rel=1e-4)
+    corners = {(round(s, 9), round(layer_heights(profile, n), 9))
+               for s, n in ((sizer.s_lo, sizer.n_lo), (sizer.s_hi, sizer.n_hi))}
+    assert not corners & set(calls)
+
+
+def test_an_infeasible_family_still_reports_its_capacity(formulation, profile):
+    with pytest.raises(InfeasibleDose, match=r"holds [0-9.]+ mg"):
+        design_tablet(rx(dose_mg=450, shape="cylinder"), formulation, profile,
+                      predictor=envelope_predictor)

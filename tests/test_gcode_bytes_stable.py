@@ -199,6 +199,20 @@ def test_bulk_reader_equals_line_interpreter_on_random_gcode(seed: int) -> None:
         assert state_fast == state_slow
 
 
+@pytest.mark.parametrize("block", [1, 7, 64])
+def test_bulk_reader_in_small_blocks_equals_line_interpreter(block: int,
+                                                              monkeypatch) -> None:
+    """Blocks of lines parse on their own: block edges anywhere change nothing."""
+    from dosecraft.gcode import scan
+
+    monkeypatch.setattr(scan, "SCAN_BLOCK_LINES", block)
+    for k in range(6):
+        text = _program(random.Random(777 + k))
+        fast, slow, state_fast, state_slow = _moves_both_ways(text)
+        assert _same_rows(fast, slow), text
+        assert state_fast == state_slow
+
+
 def test_bulk_reader_on_edge_texts() -> None:
     for text in ("", "\n", "G1", "G1\n", "G0 X1", "G1 X1 X2\nG1 X-0\nG1 Y.5\n", "G1 X1e2",
                  "G1 X1E2 F3", "G1 X12345678901234567 Y1", "G1 X1.2.3", "G1 X-", "G1 X1 ",
@@ -221,6 +235,19 @@ def test_format_rows_matches_the_scalar_formatters() -> None:
     small = rng.integers(0, 5, 50)  # all values shorter than the decimals
     assert format_rows([(small, 3)], 50)[0] == "\n".join(fmt_mm(int(v)) for v in small)
     assert format_rows([b"x"], 0)[0] == ""
+
+
+@pytest.mark.parametrize("block", [1, 5, 999])
+def test_format_rows_in_blocks_is_one_pass(block: int, monkeypatch) -> None:
+    from dosecraft.gcode import fmt
+
+    rng = np.random.default_rng(4)
+    q = np.concatenate([rng.integers(-10**7, 10**7, 3000), [0, -1, 10**12]])
+    fields = [b"G1 X", (q, 3), b" E", (q[::-1], 5)]
+    whole = fmt.format_rows(fields, len(q))
+    monkeypatch.setattr(fmt, "FORMAT_BLOCK_ROWS", block)
+    text, ends = fmt.format_rows(fields, len(q))
+    assert text == whole[0] and ends.tolist() == whole[1].tolist()
 
 
 def test_segment_cumsum_is_per_segment_cumsum_bit_for_bit() -> None:

@@ -52,7 +52,12 @@ def layers_for_height(profile: PrinterProfile, height_mm: float) -> int:
 
 @dataclass(frozen=True)
 class _Fit:
-    """Outcome of sizing one shape family: a size and layer count, or the dose range."""
+    """Outcome of sizing one shape family: a size and layer count, or the dose range.
+
+    `min_volume_mm3` and `max_volume_mm3` are the family's capacity when it does not fit;
+    when it fits they are the volumes of the smallest and largest size at the chosen layer
+    count, which bracket the target (the capacity itself is then never computed).
+    """
 
     family: ShapeFamily
     size_mm: float | None
@@ -71,6 +76,8 @@ class _Sizer:
         self.density, self.predictor = density, predictor
         self.s_lo, self.s_hi = self._size_bounds()
         self.n_lo, self.n_hi = self._layer_bounds()
+        # the layer search and the bracket check ask for the same corner tablets
+        self._volumes: dict[tuple[float, int], float] = {}
 
     def _size_bounds(self) -> tuple[float, float]:
         unit = self.fam.dimensions(1.0, 1.0)
@@ -97,8 +104,12 @@ class _Sizer:
         return n_lo, n_hi
 
     def volume(self, size_mm: float, layers: int) -> float:
-        dims = self.fam.dimensions(size_mm, layer_heights(self.profile, layers))
-        return self.predictor(mesh_for_dimensions(self.fam, dims), self.profile, self.density)
+        key = (size_mm, layers)
+        if key not in self._volumes:
+            dims = self.fam.dimensions(size_mm, layer_heights(self.profile, layers))
+            self._volumes[key] = self.predictor(mesh_for_dimensions(self.fam, dims),
+                                                self.profile, self.density)
+        return self._volumes[key]
 
     def capacity(self) -> tuple[float, float]:
         """(smallest, largest) deposited volume this family can take (mm³)."""
@@ -114,16 +125,30 @@ class _Sizer:
         return ref * (volume_mm3 / (self.fam.volume_mm3(dims) * effective)) ** (1 / 3)
 
     def fit(self, volume_mm3: float) -> _Fit:
-        lo_v, hi_v = self.capacity()
-        if not lo_v <= volume_mm3 <= hi_v:
-            return _Fit(self.fam, None, None, None, lo_v, hi_v)
+        if self.s_lo > self.s_hi or self.n_lo > self.n_hi:
+            return _Fit(self.fam, None, None, None, math.inf, 0.0)
         s0 = min(max(self.initial_size(volume_mm3), self.s_lo), self.s_hi)
         n = min(max(layers_for_height(self.profile, self.fam.default_height(s0)), self.n_lo),
                 self.n_hi)
-        while n < self.n_hi and self.volume(self.s_hi, n) < volume_mm3:
-            n += 1
-        while n > self.n_lo and self.volume(self.s_lo, n) > volume_mm3:
-            n -= 1
+        # Volume grows with size and with layers: a target bracketed by the smallest and
+        # largest size at n lies inside the capacity, so the capacity's two extreme tablets
+        # (a third of the solver's slicing) are only built when a layer search is needed,
+        # before walking there (a target outside it would walk every layer).
+        if self.volume(self.s_hi, n) < volume_mm3:
+            if self.volume(self.s_hi, self.n_hi) < volume_mm3:
+                return _Fit(self.fam, None, None, None, *self.capacity())
+            while n < self.n_hi and self.volume(self.s_hi, n) < volume_mm3:
+                n += 1
+        if n > self.n_lo and self.volume(self.s_lo, n) > volume_mm3:
+            if self.volume(self.s_lo, self.n_lo) > volume_mm3:
+                return _Fit(self.fam, None, None, None, *self.capacity())
+            while n > self.n_lo and self.volume(self.s_lo, n) > volume_mm3:
+                n -= 1
+        lo_v, hi_v = self.volume(self.s_lo, n), self.volume(self.s_hi, n)
+        if not lo_v <= volume_mm3 <= hi_v:  # only where volume is not monotonic
+            lo_v, hi_v = self.capacity()
+            if not lo_v <= volume_mm3 <= hi_v:
+                return _Fit(self.fam, None, None, None, lo_v, hi_v)
         size, vol = self._solve_size(volume_mm3, n, s0)
         return _Fit(self.fam, size, n, vol, lo_v, hi_v)
 

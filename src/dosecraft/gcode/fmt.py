@@ -61,6 +61,11 @@ def fmt_exact(value: float) -> str:
     return repr(float(value))
 
 
+#: Rows formatted per `_format_block` call: a block's (rows, columns) byte matrices then fit
+#: in the CPU cache; a whole plate's (hundreds of MB) would not, and costs several times more.
+FORMAT_BLOCK_ROWS = 8192
+
+
 def format_rows(fields: Sequence[Field], n: int) -> tuple[str, np.ndarray]:
     """N lines of text, each the concatenation of `fields`, joined by newlines.
 
@@ -79,6 +84,22 @@ def format_rows(fields: Sequence[Field], n: int) -> tuple[str, np.ndarray]:
     text : the N lines joined by ``"\\n"``, without a final newline ("" when N is 0).
     ends : (N,) int64 offset in `text` just past each line (where its newline would be).
     """
+    if n <= FORMAT_BLOCK_ROWS:
+        return _format_block(fields, n)
+    texts, ends, offset = [], [], 0
+    for a in range(0, n, FORMAT_BLOCK_ROWS):
+        b = min(a + FORMAT_BLOCK_ROWS, n)
+        block = [f if isinstance(f, bytes) else (np.asarray(f[0]).reshape(n)[a:b], f[1])
+                 for f in fields]
+        text, block_ends = _format_block(block, b - a)
+        texts.append(text)
+        ends.append(block_ends + offset)
+        offset += len(text) + 1  # the newline that joins this block to the next
+    return "\n".join(texts), np.concatenate(ends)
+
+
+def _format_block(fields: Sequence[Field], n: int) -> tuple[str, np.ndarray]:
+    """`format_rows` of N rows in one pass (see there)."""
     if n == 0:
         return "", np.zeros(0, np.int64)
     layout: list[tuple[int, bytes | tuple[np.ndarray, np.ndarray, int, int]]] = []

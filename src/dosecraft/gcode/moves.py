@@ -17,7 +17,7 @@ from dosecraft.gcode.fmt import E_SCALE, XYZ_SCALE, format_rows, quantize_mm
 from dosecraft.gcode.plate import PlacedTablet
 from dosecraft.model.enums import ToolRole
 from dosecraft.model.profile import PrinterProfile
-from dosecraft.model.toolpath import ExtrusionPath
+from dosecraft.model.toolpath import ExtrusionPath, Toolpath
 from dosecraft.slicer.flow import Flow
 
 
@@ -129,8 +129,58 @@ def _tablet_e(pts: np.ndarray, ends: np.ndarray, seg_path: np.ndarray, moved: np
     return np.diff(np.concatenate([[0], target]))
 
 
+@dataclass(frozen=True, eq=False)
+class _TabletPoints:
+    """The points of a toolpath in path order, before any offset (shared by its copies).
+
+    Attributes
+    ----------
+    paths : the P paths, layer by layer.
+    layer_first : (L + 1,) index of each layer's first path.
+    counts : (P,) int64 points of each path (a closed path's first point repeated).
+    first : (P + 1,) row of `points` where each path starts.
+    points : (N, 2) float64 the points, in the toolpath's own coordinates.
+    path_of : (N,) int64 path of each point.
+    mm3 : (P,) float64 mm³ per mm of each path. printing : (P,) bool, not a travel.
+    seg_end : (N,) bool, the point ends a segment (it is not the first of its path).
+    """
+
+    paths: list[ExtrusionPath]
+    layer_first: np.ndarray
+    counts: np.ndarray
+    first: np.ndarray
+    points: np.ndarray
+    path_of: np.ndarray
+    mm3: np.ndarray
+    printing: np.ndarray
+    seg_end: np.ndarray
+
+
+def _tablet_points(tp: Toolpath) -> _TabletPoints:
+    """Gather the points of every path of `tp` (see `_TabletPoints`)."""
+    paths = [p for layer in tp.layers for p in layer.paths]
+    layer_first = np.cumsum([0] + [len(layer.paths) for layer in tp.layers])
+    parts: list[np.ndarray] = []
+    for p in paths:
+        parts.append(p.points_xy)
+        if p.closed:
+            parts.append(p.points_xy[:1])
+    counts = np.array([len(p.points_xy) + (min(len(p.points_xy), 1) if p.closed else 0)
+                       for p in paths], dtype=np.int64)
+    first = np.concatenate([[0], np.cumsum(counts)])
+    points = np.concatenate(parts) if parts else np.zeros((0, 2))
+    path_of = np.repeat(np.arange(len(paths)), counts)
+    mm3 = np.array([p.mm3_per_mm for p in paths], dtype=np.float64)
+    printing = np.array([p.role != ToolRole.TRAVEL for p in paths], bool)
+    # segment i ends at point i: the first point of every path ends none
+    seg_end = np.ones(len(points), bool)
+    seg_end[first[:-1][counts > 0]] = False
+    return _TabletPoints(paths, layer_first, counts, first, points, path_of, mm3, printing,
+                         seg_end)
+
+
 def _tablet_moves(tablet: PlacedTablet, profile: PrinterProfile, flow: Flow,
-                  uses_e_axis: bool) -> _TabletMoves:
+                  uses_e_axis: bool, points: _TabletPoints | None = None) -> _TabletMoves:
     """Quantize and check one tablet, and compute the E of all its moves at once.
 
     Parameters
@@ -139,6 +189,8 @@ def _tablet_moves(tablet: PlacedTablet, profile: PrinterProfile, flow: Flow,
     profile : bed size, max Z and z-hop for the checks.
     flow : E per volume of the printer.
     uses_e_axis : whether moves carry E.
+    points : ``_tablet_points(tablet.toolpath)`` when the caller has it already (the
+        copies of a tablet on a plate share it).
 
     Returns
     -------
@@ -150,19 +202,11 @@ def _tablet_moves(tablet: PlacedTablet, profile: PrinterProfile, flow: Flow,
         A vertex outside the bed, layers that do not rise, or the top above max Z.
     """
     tp = tablet.toolpath
-    paths = [p for layer in tp.layers for p in layer.paths]
-    layer_first = np.cumsum([0] + [len(layer.paths) for layer in tp.layers])
-    parts: list[np.ndarray] = []
-    for p in paths:
-        parts.append(p.points_xy)
-        if p.closed:
-            parts.append(p.points_xy[:1])
-    counts = np.array([len(p.points_xy) + (min(len(p.points_xy), 1) if p.closed else 0)
-                       for p in paths], dtype=np.int64)
-    first = np.concatenate([[0], np.cumsum(counts)])
-    pts = (np.concatenate(parts) if parts else np.zeros((0, 2))) + tablet.offset_xy
+    shared = points if points is not None else _tablet_points(tp)
+    paths, layer_first, counts = shared.paths, shared.layer_first, shared.counts
+    first, path_of = shared.first, shared.path_of
+    pts = shared.points + tablet.offset_xy
     q = quantize_mm(pts)
-    path_of = np.repeat(np.arange(len(paths)), counts)
 
     bed = quantize_mm(np.array([profile.bed_x_mm, profile.bed_y_mm]))
     # column by column: (N, 2) reductions along axis 1 are slow
@@ -187,14 +231,10 @@ def _tablet_moves(tablet: PlacedTablet, profile: PrinterProfile, flow: Flow,
 
     finite = np.ones(len(paths), bool)
     finite[path_of[~(np.isfinite(pts[:, 0]) & np.isfinite(pts[:, 1]))]] = False
-    # segment i ends at point i: the first point of every path ends none
-    seg_end = np.ones(len(q), bool)
-    seg_end[first[:-1][counts > 0]] = False
-    ends = np.flatnonzero(seg_end)
+    ends = np.flatnonzero(shared.seg_end)
     seg_path = path_of[ends]
     moved = (q[ends, 0] != q[ends - 1, 0]) | (q[ends, 1] != q[ends - 1, 1])
-    mm3 = np.array([p.mm3_per_mm for p in paths], dtype=np.float64)
-    printing = np.array([p.role != ToolRole.TRAVEL for p in paths], bool)
+    mm3, printing = shared.mm3, shared.printing
     moves = ends[moved & printing[seg_path]]
     move_first = np.searchsorted(path_of[moves], np.arange(len(paths) + 1))
     segments = np.maximum(counts - 1, 0)

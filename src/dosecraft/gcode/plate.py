@@ -192,7 +192,12 @@ def layout_plate(footprints: Sequence[tuple[str, Footprint]],
 
 def plan_plate(tablets: Sequence[tuple[str, Toolpath]], profile: PrinterProfile) -> Plate:
     """Lay out labelled toolpaths with `layout_plate` and return the `Plate`."""
-    footprints = [(label, toolpath_footprint(tp)) for label, tp in tablets]
+    # copies of a tablet share one toolpath object: its footprint once (by identity)
+    by_id: dict[int, Footprint] = {}
+    for _, tp in tablets:
+        if id(tp) not in by_id:
+            by_id[id(tp)] = toolpath_footprint(tp)
+    footprints = [(label, by_id[id(tp)]) for label, tp in tablets]
     offsets = layout_plate(footprints, profile)
     return Plate(tuple(PlacedTablet(label, tp, off)
                        for (label, tp), off in zip(tablets, offsets, strict=True)))

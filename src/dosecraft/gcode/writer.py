@@ -36,7 +36,9 @@ from dosecraft.gcode.machine import _Machine
 from dosecraft.gcode.moves import (
     _segment_cumsum,  # noqa: F401  (re-exported for tests)
     _tablet_moves,
+    _tablet_points,
     _TabletMoves,
+    _TabletPoints,
 )
 from dosecraft.gcode.plate import PlacedTablet, Plate, toolpath_footprint
 from dosecraft.model.enums import ToolRole
@@ -183,7 +185,12 @@ def write_gcode(plate: Plate | Sequence[PlacedTablet], profile: PrinterProfile,
             f"off by {((profile.feed_diameter_mm or 0.0) / fil) ** 2 - 1:+.1%}; make them agree"
         )
     m = _Machine(profile, dialect)
-    moves = [_tablet_moves(t, profile, m.flow, dialect.extruder.uses_e_axis) for t in plate]
+    shared: dict[int, _TabletPoints] = {}  # copies of a tablet share one toolpath
+    for t in plate:
+        if id(t.toolpath) not in shared:
+            shared[id(t.toolpath)] = _tablet_points(t.toolpath)
+    moves = [_tablet_moves(t, profile, m.flow, dialect.extruder.uses_e_axis,
+                           shared[id(t.toolpath)]) for t in plate]
     fw = dialect.firmware
     labels = plate.labels
     full = build_header(header, derived_header(profile, formulation, dialect, labels))
