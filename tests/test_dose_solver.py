@@ -82,6 +82,21 @@ def test_too_large_dose_says_how_many_units(formulation, profile):
     assert "largest fitting tablet" in message
 
 
+def test_no_split_advice_below_the_smallest_printable_unit(profile):
+    """Paracetamol PVA for an infant: the largest minitablet holds less than the smallest
+    printable unit dose, so "give N units" would be advice nobody can follow."""
+    from dosecraft.formulary import get_formulation
+
+    paracetamol = get_formulation("paracetamol_pva_fdm")
+    with pytest.raises(InfeasibleDose) as info:
+        design_tablet(rx(formulation="paracetamol_pva_fdm", drug="paracetamol", dose_mg=60,
+                         age_years=1), paracetamol, profile, predictor=envelope_predictor)
+    message = str(info.value)
+    assert "Give" not in message
+    assert "Splitting does not help" in message
+    assert f"smallest printable dose of {paracetamol.min_dose_per_unit_mg:.4g} mg" in message
+
+
 def test_too_small_dose_names_the_smallest(formulation, profile):
     with pytest.raises(InfeasibleDose, match="below the smallest printable tablet"):
         design_tablet(rx(dose_mg=0.05), formulation, profile, predictor=envelope_predictor)

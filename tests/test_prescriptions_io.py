@@ -46,7 +46,8 @@ BAD_CASES = [
     ({"dose_mg": "inf"}, "dose_mg", "inf", "not a finite number"),
     ({"dose_mg": "1e400"}, "dose_mg", "1e400", "not a finite number"),
     ({"dose_mg": "15 mg/kg"}, "dose_mg", "15 mg/kg", "dose_mg_per_kg"),
-    ({"dose_mg": "0.25 g"}, "dose_mg", "0.25 g", "convert to mg"),
+    ({"dose_mg": "0.25 g"}, "dose_mg", "0.25 g", "0.25 g = 250 mg"),
+    ({"dose_mg": "500 mcg"}, "dose_mg", "500 mcg", "= 0.5 mg"),
     ({"dose_mg": "250mg"}, "dose_mg", "250mg", "plain number"),
     ({"dose_mg": "two hundred"}, "dose_mg", "two hundred", "not a number"),
     ({"dose_mg": "12,5"}, "dose_mg", "12,5", "decimal comma"),
@@ -56,7 +57,7 @@ BAD_CASES = [
     ({"dose_mg": None, "dose_mg_per_kg": "15", "weight_kg": "900"}, "weight_kg", "900",
      "less than or equal to 250"),
     ({"dose_mg": None, "dose_mg_per_kg": "15", "weight_kg": "30 lb"}, "weight_kg", "30 lb",
-     "not in kg"),
+     "30 lb = 13.61 kg"),
     ({"dose_mg_per_kg": "5", "weight_kg": "20"}, "dose_mg", "100", "not both"),
     ({"dose_mg": None}, "", "", "no dose"),
     ({"rx_id": "../../etc/passwd"}, "rx_id", "../../etc/passwd", "no spaces or slashes"),
@@ -65,6 +66,7 @@ BAD_CASES = [
     ({"shape": "pyramid"}, "shape", "pyramid", "cylinder"),
     ({"release": "delayed"}, "release", "delayed", "immediate"),
     ({"infill": "1.5"}, "infill", "1.5", "less than or equal to 1"),
+    ({"infill": "50"}, "infill", "50", "for 50 % write 0.5"),
     ({"infill": "0.05"}, "infill", "0.05", "greater than or equal to 0.1"),
     ({"quantity": "0"}, "quantity", "0", "greater than or equal to 1"),
     ({"quantity": "2.5"}, "quantity", "2.5", "whole number"),
@@ -73,6 +75,8 @@ BAD_CASES = [
     ({"age_years": "-1"}, "age_years", "-1", "greater than or equal to 0"),
     ({"target_t80_min": "-10"}, "target_t80_min", "-10", "greater than 0"),
     ({"shape": "mesh"}, "", "", "mesh_path"),
+    ({"mesh_path": "tablet.stl"}, "", "", "set shape to 'mesh'"),
+    ({"mesh_path": "tablet.stl", "shape": "caplet"}, "", "", "shape is 'caplet'"),
 ]
 
 
@@ -102,6 +106,20 @@ def test_csv_reader_keeps_good_rows_and_reports_bad_ones():
     assert "dose_mg" in str(results[1].error) and "-1" in str(results[1].error)
     assert "duplicate of row 1" in str(results[2].error)
     assert "15 cells" in str(results[3].error)
+
+
+def test_an_invalid_row_still_takes_its_rx_id():
+    """A later row with the ID of an invalid row is refused too: both are errors, so no
+    label or message keyed by the ID can mix the two prescriptions."""
+    text = "\n".join([
+        HEADER,
+        "B1,P1,paracetamol,0.25 g,,,,paracetamol_pva_fdm,generic_fdm_175,,,,,1",
+        "B1,P2,paracetamol,100,,,,paracetamol_pva_fdm,generic_fdm_175,,,,,1",
+        "",
+    ])
+    first, second = read_csv_text(text)
+    assert not first.ok and "250 mg" in str(first.error)
+    assert not second.ok and "duplicate of row 1" in str(second.error)
 
 
 def test_unknown_and_missing_columns_are_file_errors():

@@ -43,7 +43,7 @@ def no_real_keyring(monkeypatch):
 
 
 def test_names_are_validated(path):
-    with pytest.raises(RegistryError, match="name: String should match pattern"):
+    with pytest.raises(RegistryError, match="name: use 1–64 letters, digits"):
         add_printer("lab.sse 2", "moonraker", "http://h", "p", path=path)
     assert not path.exists()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import re
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -25,6 +26,29 @@ _PRELOAD = ["dosecraft.batch.work", "dosecraft.batch.plates"]
 
 class ExecutorError(DosecraftError):
     """The machinery that runs the work failed (not a prescription); re-run to resume."""
+
+
+#: A Dask scheduler address: protocol, host (name, IPv4 or [IPv6]) and port.
+_SCHEDULER = re.compile(r"(tcp|tls|ucx)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})")
+#: How long to wait for a scheduler that does not answer (Dask's own default is 30 s).
+CONNECT_TIMEOUT_S = 10
+
+
+def check_dask_address(address: str) -> str:
+    """`address` if it is ``"local"`` or a scheduler address such as ``tcp://host:8786``.
+
+    Checked before a batch starts, so a typo is an error message, not a half-started run.
+
+    Raises
+    ------
+    ExecutorError
+        Naming the address and the forms that work.
+    """
+    match = _SCHEDULER.fullmatch(address)
+    if address == "local" or (match and 0 < int(match.group(3)) < 65536):
+        return address
+    raise ExecutorError(f"--dask {address!r} is not a Dask address: use 'local' (a cluster on "
+                        "this machine) or a scheduler address such as tcp://HOST:8786")
 
 
 class Executor(Protocol):
@@ -111,10 +135,10 @@ class DaskExecutor:
                 self._client = Client(self._cluster)
                 self.description = f"Dask LocalCluster, {workers} worker processes"
             else:
-                self._client = Client(address, timeout="20s")
+                self._client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
                 n = len(self._client.scheduler_info().get("workers", {}))
                 self.description = f"Dask scheduler {address}, {n} workers"
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:
             self.close()
             raise ExecutorError(f"cannot reach the Dask scheduler {address!r}: {exc}") from exc
 
@@ -142,7 +166,7 @@ def make_executor(workers: int, dask: str | None = None) -> Executor:
     """The executor for the CLI options: Dask when `dask` is given, else a process pool
     for more than one worker, else inline."""
     if dask:
-        return DaskExecutor(dask, max(1, workers))
+        return DaskExecutor(check_dask_address(dask), max(1, workers))
     if workers > 1:
         return PoolExecutor(workers)
     return InlineExecutor()

@@ -181,6 +181,10 @@ def run_batch(config: BatchConfig,
 
     today = config.today or dt.date.today()
     config.lots.check_not_expired(today)
+    if config.dask is not None:
+        from dosecraft.batch.executors import check_dask_address
+
+        check_dask_address(config.dask)
     inp: BatchInput = read_batch_input(config.source, default_printer=config.default_printer)
     config = _absolute(config)
     progress = on_progress or (lambda phase, done, total: None)

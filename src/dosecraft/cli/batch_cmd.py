@@ -137,8 +137,9 @@ def _report(summary: Any, source: Path, quiet: bool) -> None:
         where = summary.records_path or "not recorded"
         console.print(f"records: {where} (batch {summary.batch_id}, {summary.status})",
                       highlight=False)
-        console.print(f"work: {summary.redone} prescription(s) run by {summary.executor}",
-                      highlight=False)
+        work = (f"{summary.redone} prescription(s) run ({summary.executor})" if summary.redone
+                else "every prescription was already done; nothing re-run")
+        console.print(f"work: {work}", highlight=False)
     console.print(f"{summary.ok} ok, {summary.failed} failed; "
                   f"{len(plates) - summary.plates_failed} plate(s) with {tablets} tablets"
                   + (f", {summary.plates_failed} plate(s) failed" if summary.plates_failed
@@ -150,7 +151,7 @@ def batch(
         help="CSV, JSON or FHIR R4 Bundle (JSON) prescriptions file.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/batch"),
     workers: Annotated[int, typer.Option(
-        help="Parallel workers (1 runs in this process).")] = min(2, os.cpu_count() or 1),
+        min=1, help="Parallel workers (1 runs in this process).")] = min(2, os.cpu_count() or 1),
     dask: Annotated[str | None, typer.Option(
         "--dask", help="Run on Dask: 'local' (a LocalCluster of --workers processes) or "
         "a scheduler address tcp://HOST:PORT.")] = None,

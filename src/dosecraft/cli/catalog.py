@@ -1,5 +1,8 @@
 """`dosecraft formulary` and `dosecraft profiles`: what can be printed, and on what."""
 
+import os
+import warnings
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -7,17 +10,41 @@ from rich.console import Console
 from rich.table import Table
 
 from dosecraft.errors import DosecraftError
-from dosecraft.formulary import get_formulation, list_formulations
+from dosecraft.formulary import formulation_ids, get_formulation
+from dosecraft.formulary.loader import ENV_VAR as FORMULARY_ENV
 from dosecraft.profiles import list_profiles, load_profile, profile_as_table_rows
+from dosecraft.profiles.loader import ENV_VAR as PROFILES_ENV
 
 formulary_app = typer.Typer(help="The formulation library.", no_args_is_help=True)
 profiles_app = typer.Typer(help="Printer profiles.", no_args_is_help=True)
 console = Console()
 
 
+#: Errors are not wrapped: a file path broken over two lines cannot be copied.
+_err = Console(stderr=True, soft_wrap=True)
+
+
 def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}")
+    _err.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(2)
+
+
+def _missing_folders_note(env_var: str) -> None:
+    """Warn about entries of a search-path variable that are not folders (they are skipped,
+    and a user who set one expects its files in the list)."""
+    for entry in os.environ.get(env_var, "").split(os.pathsep):
+        if entry.strip() and not Path(entry).expanduser().is_dir():
+            _err.print(f"[yellow]note:[/] {env_var} entry '{entry}' is not a folder; it is "
+                       "skipped", highlight=False)
+
+
+def _broken_files_exit(problems: list[str], what: str) -> None:
+    """After a list: name every file that could not be loaded, and exit 2."""
+    if problems:
+        for problem in problems:
+            _err.print(f"[bold red]error:[/] {problem}", highlight=False)
+        _fail(f"{len(problems)} {what} file(s) above are broken and were left out of the "
+              "list; fix or remove them")
 
 
 @formulary_app.command("list")
@@ -28,11 +55,19 @@ def formulary_list() -> None:
     for col in ("drug", "technology", "loading", "density mg/mm³", "max mg/unit",
                 "release model", "example"):
         table.add_column(col)
-    for f in list_formulations():
+    _missing_folders_note(FORMULARY_ENV)
+    problems: list[str] = []
+    for formulation_id in formulation_ids():
+        try:
+            f = get_formulation(formulation_id)
+        except DosecraftError as exc:  # one broken user file must not hide the rest
+            problems.append(str(exc))
+            continue
         table.add_row(f.id, f.drug, f.technology.value, f"{f.drug_loading:.1%}",
                       f"{f.density_mg_mm3:g}", f"{f.max_dose_per_unit_mg:g}",
                       f.release.model.value, "yes" if f.example else "")
     console.print(table)
+    _broken_files_exit(problems, "formulation")
 
 
 @formulary_app.command("show")
@@ -56,10 +91,15 @@ def profiles_list() -> None:
     table.add_column("id", no_wrap=True)
     for col in ("name", "technology", "firmware", "extruder", "nozzle mm", "bed mm"):
         table.add_column(col)
-    for p in list_profiles():
+    _missing_folders_note(PROFILES_ENV)
+    with warnings.catch_warnings(record=True) as skipped:  # broken files, one warning each
+        warnings.simplefilter("always")
+        rows = list_profiles(strict=False)
+    for p in rows:
         table.add_row(p.id, p.name, str(p.technology), str(p.firmware), str(p.extruder),
                       f"{p.nozzle_diameter_mm:g}", f"{p.bed_x_mm:g}×{p.bed_y_mm:g}")
     console.print(table)
+    _broken_files_exit([str(w.message) for w in skipped], "profile")
 
 
 @profiles_app.command("show")

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dosecraft.cli.rx_options import (
+    INPUT_ERRORS,
     AgeOpt,
     DoseOpt,
     DosePerKgOpt,
@@ -116,7 +117,7 @@ def design(
     elif result.ok:
         console.print(design_table(out))
     if not result.ok:
-        fail(str(result.error), code=1)
+        fail(str(result.error), code=2 if isinstance(result.error, INPUT_ERRORS) else 1)
 
 
 def register(app: typer.Typer) -> None:

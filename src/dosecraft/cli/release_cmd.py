@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dosecraft.cli.rx_options import (
+    INPUT_ERRORS,
     AgeOpt,
     DoseOpt,
     DosePerKgOpt,
@@ -42,11 +43,6 @@ from dosecraft.cli.rx_options import (
 )
 from dosecraft.errors import (
     DosecraftError,
-    FormularyError,
-    InvalidPrescription,
-    ProfileError,
-    ShapeError,
-    UnknownFormulation,
 )
 from dosecraft.io.dissolution import Dissolution, read_dissolution
 from dosecraft.model.enums import ReleaseKind
@@ -60,16 +56,22 @@ release_app = typer.Typer(help="Release kinetics: fit, compare, predict, calibra
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
-#: Errors that mean "the input is wrong" (exit 2) rather than "this tablet cannot be made".
-INPUT_ERRORS = (InvalidPrescription, UnknownFormulation, FormularyError, ProfileError,
-                ShapeError)
 #: Fits drawn by `fit --plot` (more lines hide the data).
 PLOT_FITS = 3
 #: A calibration whose RMSE exceeds this (% released) probably uses the wrong model.
 POOR_FIT_RMSE_PCT = 5.0
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write a PNG plot here.")]
+def _png_path(path: Path | None) -> Path | None:
+    """`--plot` names a .png file (a PNG under another name is a file nobody can open)."""
+    if path is not None and path.suffix.lower() != ".png":
+        raise typer.BadParameter(f"'{path}' does not end in .png; the plot is a PNG image, "
+                                 f"e.g. '{path.with_suffix('.png')}'")
+    return path
+
+
+PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write a PNG plot here.",
+                                              callback=_png_path)]
 ResolutionOpt = Annotated[float, typer.Option(
     "--resolution", min=0.05, max=1.0,
     help="Voxel size, mm: 0.1 resolves 0.4 mm beads (the pipeline's); 0.2 is a quick look.")]

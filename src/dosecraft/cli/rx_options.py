@@ -5,15 +5,26 @@ The flags are typer ``Annotated`` aliases so both commands show the same help te
 stay strings until `parse_row`, which names a bad value with its unit and what would work.
 """
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from dosecraft.errors import InvalidPrescription
+from dosecraft.errors import (
+    FormularyError,
+    InvalidPrescription,
+    ProfileError,
+    ShapeError,
+    UnknownFormulation,
+)
 from dosecraft.io.prescriptions import parse_row, read_prescriptions
 from dosecraft.model.enums import ReleaseKind, ShapeKind
-from dosecraft.model.prescription import Prescription
+from dosecraft.model.prescription import PRESCRIPTION_COLUMNS, Prescription
+
+#: Errors that mean "the input is wrong" (exit 2) rather than "this tablet cannot be made".
+INPUT_ERRORS = (InvalidPrescription, UnknownFormulation, FormularyError, ProfileError,
+                ShapeError)
 
 DrugOpt = Annotated[str | None, typer.Option(help="Drug name, e.g. paracetamol.")]
 FormulationOpt = Annotated[str | None, typer.Option(help="Formulation ID.")]
@@ -50,6 +61,22 @@ def raw_prescription(**flags: Any) -> dict[str, Any]:
     return raw
 
 
+def _with_flag_names(exc: InvalidPrescription) -> InvalidPrescription:
+    """The same error with fields named as their flags (``dose_mg`` → ``--dose-mg``).
+
+    Names with an underscore are replaced wherever they stand; one-word names (``drug``,
+    ``shape``, ...) only where they head a problem (``drug = …``, ``printer: …``), so the
+    prose around them is left alone.
+    """
+    message = str(exc)
+    for field in sorted(PRESCRIPTION_COLUMNS, key=len, reverse=True):
+        flag = "--" + field.replace("_", "-")
+        tail = r"\b" if "_" in field else r"(?= = |: )"
+        message = re.sub(rf"(?<![\w-]){field}{tail}", flag, message)
+    return InvalidPrescription(message, row=exc.row, field=exc.field, value=exc.value,
+                               errors=exc.errors)
+
+
 def prescription_from_options(raw: dict[str, Any], from_file: Path | None,
                               row: str | None) -> Prescription:
     """The prescription that `dosecraft design` and `dosecraft release predict` build from
@@ -61,8 +88,14 @@ def prescription_from_options(raw: dict[str, Any], from_file: Path | None,
         A flag or the chosen row is invalid, or ``row`` is not in the file.
     """
     if from_file is None:
-        return parse_row({k: v for k, v in raw.items() if v is not None})
+        try:
+            return parse_row({k: v for k, v in raw.items() if v is not None})
+        except InvalidPrescription as exc:
+            raise _with_flag_names(exc) from None
     rows = read_prescriptions(from_file)
+    if row is None and len(rows) > 1:
+        raise InvalidPrescription(f"{from_file} has {len(rows)} prescriptions; choose one with "
+                                  f"--row (rx_ids: {', '.join(str(r.rx_id) for r in rows)})")
     picked = [r for r in rows if row is None or r.rx_id == row]
     if not picked:
         raise InvalidPrescription(f"no row with rx_id {row!r} in {from_file}; rx_ids: "

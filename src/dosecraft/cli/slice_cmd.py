@@ -19,6 +19,7 @@ import json
 import math
 import re
 import sys
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -57,6 +58,8 @@ PLAIN_DENSITY_MG_MM3: dict[Technology, float] = {Technology.FDM: 1.25, Technolog
 VOLUME_AGREEMENT = 1e-4
 VOLUME_AGREEMENT_MM3 = 1e-4
 PLAIN_DRUG = "none (plain slicing)"
+#: A part whose largest extent is below this many line widths cannot be a tablet in mm.
+MIN_PART_BEADS = 2
 
 
 class SliceFailure(Exception):
@@ -139,9 +142,15 @@ def check_output_path(out: Path, mesh_path: Path) -> Path:
 
 
 def check_fits(mesh: TriangleMesh, profile: PrinterProfile, mesh_name: str) -> None:
-    """The mesh (centred on the origin, on z = 0) fits inside the bed margins and below Z."""
+    """The mesh (centred on the origin, on z = 0) fits inside the bed margins and below Z,
+    and is not so small that it must be in the wrong unit."""
     lo, hi = mesh.bounds
     size = hi - lo
+    if size.max() < MIN_PART_BEADS * profile.line_width_mm:
+        raise SliceFailure(
+            f"mesh '{mesh_name}' is only {size[0]:.3g}×{size[1]:.3g}×{size[2]:.3g} mm, less "
+            f"than {MIN_PART_BEADS} beads of {profile.line_width_mm:g} mm: mesh files are read "
+            "in mm — if it was exported in metres or centimetres, scale it by 1000 or 10")
     usable_x = profile.bed_x_mm - 2 * profile.bed_margin_mm
     usable_y = profile.bed_y_mm - 2 * profile.bed_margin_mm
     if size[0] > usable_x or size[1] > usable_y:
@@ -157,7 +166,9 @@ def check_fits(mesh: TriangleMesh, profile: PrinterProfile, mesh_name: str) -> N
 
 def object_base(mesh_path: Path) -> str:
     """Firmware-safe object label base from the file name (letters, digits, ``_-.``)."""
-    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", mesh_path.stem).strip("_.") or "tablet"
+    # accents are kept as their base letter (über → uber) rather than dropped
+    ascii_stem = unicodedata.normalize("NFKD", mesh_path.stem).encode("ascii", "ignore")
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", ascii_stem.decode()).strip("_.") or "tablet"
     return base[:56]  # leaves room for ``_<copy>`` within the 64-character label limit
 
 
@@ -327,7 +338,10 @@ def slice_command(
     except (DosecraftError, SliceFailure) as exc:
         fail(str(exc))
     except OSError as exc:  # unreadable mesh, full disk, permission denied on the output
-        fail(f"{exc.strerror or exc} ({exc.filename or out})")
+        name = exc.filename or out
+        if Path(name).name.startswith(f".{out.name}."):  # the atomic write's temp file
+            name = out
+        fail(f"cannot write or read '{name}': {exc.strerror or exc}")
     console.print(summary_table(outcome, target, profile, infill, chosen))
 
 

@@ -26,6 +26,29 @@ def _dose_field(rx: Prescription) -> tuple[str, float]:
     return "dose_mg_per_kg", rx.dose_mg_per_kg
 
 
+def _formulations_for(drug: str) -> str:
+    """Advice naming the formulations that contain `drug`, or the closest drug names."""
+    from difflib import get_close_matches
+
+    from dosecraft.errors import DosecraftError
+    from dosecraft.formulary import formulation_ids, get_formulation
+
+    known: list[Formulation] = []
+    for formulation_id in formulation_ids():
+        try:
+            known.append(get_formulation(formulation_id))
+        except DosecraftError:  # a broken user file is reported where it is listed
+            continue
+    matching = [f.id for f in known if drug_matches(drug, f.drug)]
+    if matching:
+        return f"formulations with {drug}: {', '.join(matching)}"
+    drugs = sorted({f.drug.lower() for f in known})
+    close = get_close_matches(drug.lower(), drugs, n=2, cutoff=0.75)
+    guess = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    return (f"no formulation in the formulary contains '{drug}'; {guess}see dosecraft "
+            "formulary list")
+
+
 def check_prescription(rx: Prescription, formulation: Formulation,
                        profile: PrinterProfile) -> None:
     """Raise `InvalidPrescription` when the prescription doesn't fit its formulation/printer.
@@ -37,7 +60,8 @@ def check_prescription(rx: Prescription, formulation: Formulation,
     if not drug_matches(rx.drug, formulation.drug):
         raise InvalidPrescription(
             f"drug '{rx.drug}' does not match formulation '{formulation.id}', which contains "
-            f"'{formulation.drug}'; choose a {rx.drug} formulation", field="drug", value=rx.drug)
+            f"'{formulation.drug}'; {_formulations_for(rx.drug)}", field="drug",
+            value=rx.drug)
     if formulation.technology != profile.technology:
         raise InvalidPrescription(
             f"printer '{profile.id}' is a {str(profile.technology).upper()} printer but "

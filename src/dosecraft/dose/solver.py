@@ -285,10 +285,17 @@ def _infeasible_message(rx: Prescription, formulation: Formulation, band: SizeBa
             return (f"no {', '.join(f.family.kind.value for f in fits)} tablet of "
                     f"'{formulation.id}' is printable {where}")
         units = math.ceil(target / max_dose)
-        return (f"dose {target:g} mg does not fit one tablet of '{formulation.id}' {where}: "
+        head = (f"dose {target:g} mg does not fit one tablet of '{formulation.id}' {where}: "
                 f"the largest fitting tablet ({largest.family.kind.value}) holds "
-                f"{max_dose:.4g} mg. Give {units} units of {target / units:.4g} mg, or use a "
-                "formulation with a higher drug loading")
+                f"{max_dose:.4g} mg. ")
+        # a split is only advice when each unit is itself printable
+        min_unit = max(formulation.min_dose_per_unit_mg, smallest.min_volume_mm3 * per_mm3)
+        if target / units >= min_unit:
+            return (head + f"Give {units} units of {target / units:.4g} mg, or use a "
+                    "formulation with a higher drug loading")
+        return (head + f"Splitting does not help: {units} units of {target / units:.4g} mg "
+                f"would each be below the smallest printable dose of {min_unit:.4g} mg. Use "
+                "a formulation with a higher drug loading")
     min_dose = smallest.min_volume_mm3 * per_mm3
     return (f"dose {target:g} mg is below the smallest printable tablet of "
             f"'{formulation.id}' ({smallest.family.kind.value}, {min_dose:.4g} mg); use a "

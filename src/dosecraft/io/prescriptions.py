@@ -64,6 +64,11 @@ def format_validation_error(exc: ValidationError, row: int | None,
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         if err.get("type") == "string_pattern_mismatch" and field in PATTERN_HINTS:
             msg = PATTERN_HINTS[field]
+        if err.get("type") == "missing":  # pydantic's input is then the whole row
+            msg = "not given; " + PATTERN_HINTS.get(field, "it is required")
+            errors.append((field, None, msg))
+            parts.append(f"{field}: {msg}")
+            continue
         value = raw.get(field, err.get("input")) if field else None
         errors.append((field, value, msg))
         parts.append(f"{field} = {value!r}: {msg}" if field else msg)
@@ -135,12 +140,16 @@ def _rows_with_ids(records: list[tuple[int, Mapping[str, Any]]],
         rx_id = raw.get("rx_id")
         rx_id = str(rx_id).strip() if rx_id not in (None, "") else None
         try:
-            rx = parse_row(raw, row, base_dir)
-            if rx.rx_id in seen:
+            # An ID is taken by its first row even when that row is invalid: otherwise a
+            # later row with the same ID would be made, and every message and label keyed
+            # by the ID would mix the two prescriptions.
+            if rx_id is not None and rx_id in seen:
                 raise InvalidPrescription(
-                    f"rx_id = {rx.rx_id!r}: duplicate of row {seen[rx.rx_id]}; every rx_id "
-                    "must be unique in a file", row=row, field="rx_id", value=rx.rx_id)
-            seen[rx.rx_id] = row
+                    f"rx_id = {rx_id!r}: duplicate of row {seen[rx_id]}; every rx_id "
+                    "must be unique in a file", row=row, field="rx_id", value=rx_id)
+            if rx_id is not None:
+                seen[rx_id] = row
+            rx = parse_row(raw, row, base_dir)
             results.append(RowResult(row, rx.rx_id, rx, None))
         except InvalidPrescription as exc:
             results.append(RowResult(row, rx_id, None, exc))

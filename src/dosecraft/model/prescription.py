@@ -54,12 +54,22 @@ def _parse_number(field: str, raw: Any) -> Any:
                 raise ValueError(
                     f"'{text}' is an absolute dose; put the number in dose_mg instead"
                 )
-            if field in ("dose_mg", "dose_mg_per_kg") and unit in ("g", "mcg", "µg", "ug"):
+            number = float(unit_match.group(1))
+            to_mg = {"g": 1000.0, "mcg": 1e-3, "µg": 1e-3, "ug": 1e-3}
+            if field in ("dose_mg", "dose_mg_per_kg") and unit in to_mg:
+                # the converted figure is offered, never applied: a unit slip in a dose is
+                # for the pharmacist to confirm
                 raise ValueError(
-                    f"'{text}' is in {unit}; convert to mg and write a plain number"
+                    f"'{text}' is in {unit}, not mg: {number:g} {unit} = "
+                    f"{number * to_mg[unit]:.6g} mg; write the plain number in mg "
+                    f"({number * to_mg[unit]:.6g}) if that is the dose meant"
                 )
-            if field == "weight_kg" and unit in ("lb", "lbs", "g", "pound", "pounds"):
-                raise ValueError(f"'{text}' is not in kg; convert to kg and write a plain number")
+            to_kg = {"lb": 0.45359237, "lbs": 0.45359237, "pound": 0.45359237,
+                     "pounds": 0.45359237, "g": 1e-3}
+            if field == "weight_kg" and unit in to_kg:
+                raise ValueError(
+                    f"'{text}' is not in kg: {number:g} {unit} = {number * to_kg[unit]:.4g} "
+                    "kg; write the plain number in kg")
             raise ValueError(
                 f"'{text}' is not a plain number (it ends in '{unit}'); write only the "
                 f"number in {field}"
@@ -101,6 +111,12 @@ class Prescription(BaseModel):
     @classmethod
     def _numbers(cls, raw: Any, info: Any) -> Any:
         value = _parse_number(info.field_name, raw)
+        if (info.field_name == "infill" and isinstance(value, float)
+                and max(C.INFILL_MAX, 100 * C.INFILL_MIN) <= value <= 100
+                and value != C.INFILL_MAX):  # a percentage: say what fraction it means
+            raise ValueError(f"{value:g} is above {C.INFILL_MAX:g}: infill is a fraction "
+                             f"{C.INFILL_MIN:g}–{C.INFILL_MAX:g}; for {value:g} % write "
+                             f"{value / 100:g}")
         if info.field_name == "quantity" and isinstance(value, float):
             if not value.is_integer():
                 raise ValueError(f"{value} is not a whole number of tablets")
@@ -136,6 +152,11 @@ class Prescription(BaseModel):
             )
         if self.shape == ShapeKind.MESH and not self.mesh_path:
             raise ValueError("shape 'mesh' needs mesh_path (an STL or 3MF file)")
+        if self.mesh_path and self.shape != ShapeKind.MESH:
+            # a mesh that is silently not printed is a wrong tablet, not a default
+            given = f"shape is '{self.shape.value}'" if self.shape else "no shape is given"
+            raise ValueError(f"mesh_path {self.mesh_path!r} is given but {given}; set shape "
+                             "to 'mesh' to print the mesh, or drop mesh_path")
         return self
 
     @property

@@ -130,6 +130,9 @@ def _validation_message(exc: ValidationError, path: Path, name: str) -> str:
         text = err["msg"]
         if err["type"] == "extra_forbidden":
             text = f"unknown field; valid fields: {', '.join(Printer.model_fields)}"
+        elif err["type"] == "string_pattern_mismatch" and field == "name":
+            text = ("use 1–64 letters, digits, '_', '.' or '-', starting with a letter or "
+                    "digit (no spaces or slashes)")
         elif field != "url" and err.get("input") is not None and err["type"] != "missing":
             text += f" (got {err['input']!r})"
         parts.append(f"{field}: {text}")
@@ -247,8 +250,8 @@ def add_printer(name: str, kind: str | PrinterKind, url: str, profile: str,
     file = Path(path) if path is not None else default_registry_path()
     registry = load_registry(file)
     if name in registry and not replace:
-        raise RegistryError(f"{file}: a printer named {name!r} already exists; pass "
-                            "replace=True (CLI: --replace) to overwrite it")
+        raise RegistryError(f"{file}: a printer named {name!r} already exists; add "
+                            "--replace to overwrite it (replace=True from Python)")
     try:
         printer = Printer(name=name, kind=kind, url=url, profile=profile,
                           formulations=tuple(formulations), port=port)

@@ -97,7 +97,7 @@ def _geometry_warnings(body: ReleaseBody, kind: ReleaseModelKind) -> list[str]:
                          "predicted")
         if width < MIN_FEATURE_VOXELS * h:
             notes.append(f"pores are only {width / h:.1f} voxels wide at {h:g} mm; use a finer "
-                         "resolution_mm")
+                         "voxel size (dosecraft release predict --resolution)")
     if body.closed_porosity > CLOSED_PORE_NOTICE:
         fate = ("they flood when the erosion front reaches them"
                 if kind == ReleaseModelKind.EROSION else "they are treated as impermeable")
@@ -105,7 +105,7 @@ def _geometry_warnings(body: ReleaseBody, kind: ReleaseModelKind) -> list[str]:
                      f"by walls or skins); {fate}")
     if body.max_depth_mm < MIN_FEATURE_VOXELS * h:
         notes.append(f"the matrix is only {body.max_depth_mm / h:.1f} voxels deep at {h:g} mm; "
-                     "use a finer resolution_mm")
+                     "use a finer voxel size (dosecraft release predict --resolution)")
     return notes
 
 

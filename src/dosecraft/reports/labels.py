@@ -261,7 +261,8 @@ def labels_from_rows(rows: Sequence[Mapping[str, Any]], lots: Mapping[str, tuple
 
     Returns
     -------
-    (labels, skipped) : the validated labels in row order, and "rx_id: reason" for each
+    (labels, skipped) : the validated labels in row order, and "row N (rx_id): reason" or
+    "rx_id: reason" for each
     row that did not get one (failed row, failed dose check, missing lot, invalid field).
     The strength is the target dose in mg rounded to 3 decimals (far inside the ±1 % dose
     tolerance).
@@ -272,7 +273,10 @@ def labels_from_rows(rows: Sequence[Mapping[str, Any]], lots: Mapping[str, tuple
         rx = row.get("rx_id")
         check = row.get("dose_check") or {}
         if row.get("status") != "ok" or check.get("passed") is not True:
-            skipped.append(f"{rx}: not released (failed row or dose check)")
+            # named by row too: a failed row's rx_id may be unreadable or another row's
+            n = row.get("row")
+            where = str(rx) if n is None else f"row {n}" + (f" ({rx})" if rx else "")
+            skipped.append(f"{where}: no label, not released (failed row or dose check)")
             continue
         lot = lots.get(str(row.get("formulation")))
         if lot is None:
