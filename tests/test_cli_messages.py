@@ -67,9 +67,10 @@ def test_design_from_a_file_of_many_rows_needs_row() -> None:
     assert_input_error(result, "choose one with --row", "RX-2026-0001")
 
 
-def test_plot_must_be_a_png(tmp_path: Path) -> None:
+def test_plot_must_be_a_png(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.chdir(tmp_path)  # a short path: Typer's error box wraps long ones
     csv = SAMPLES / "dissolution" / "paracetamol_pva_weibull.csv"
-    result = run("release", "fit", csv, "--plot", tmp_path / "r.txt")
+    result = run("release", "fit", csv, "--plot", "r.txt")
     assert result.exit_code == 2 and "does not end in .png" in result.output
     assert not (tmp_path / "r.txt").exists()
 
@@ -129,3 +130,23 @@ def test_unwritable_output_names_the_output_not_a_temp_file(tmp_path: Path) -> N
 def test_object_labels_keep_accented_letters() -> None:
     assert object_base(Path("über tablet ✓.stl")) == "uber_tablet"
     assert object_base(Path("日本.stl")) == "tablet"
+
+
+def test_design_writes_its_verified_gcode(tmp_path: Path) -> None:
+    from dosecraft.gcode import read_gcode
+
+    out = tmp_path / "para.gcode"
+    result = run("design", *RX, "--printer", "generic_fdm_175", "--dose-mg", "60",
+                 "--quantity", "2", "--rx-id", "RX-9", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert f"G-code: {out}" in result.output
+    readout = read_gcode(out.read_text())
+    assert readout.object_names == ("RX-9_1", "RX-9_2")
+    for dose in readout.dose_by_object_mg.values():
+        assert abs(dose - 60) <= 0.01 * 60
+
+
+def test_design_output_folder_must_exist(tmp_path: Path) -> None:
+    result = run("design", *RX, "--printer", "generic_fdm_175", "--dose-mg", "60", "-o",
+                 tmp_path / "no" / "x.gcode")
+    assert_input_error(result, "does not exist")

@@ -40,12 +40,14 @@ from dosecraft.gcode.writer import _segment_cumsum
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
-#: plate SHA-256 of sample prescriptions, computed before the vectorised writer.
+#: plate SHA-256 of sample prescriptions, computed before the vectorised writer; re-pinned
+#: when the shipped formulations' `source` text changed (only the design_sha256 header
+#: line differed).
 RX_REFERENCE = {
-    "RX-2026-0002": "39832a9bc282121db19292d5d1aacc6536cc9e4b61c4f86dc2e59f86c5fc6b1f",
-    "RX-2026-0003": "dacf10dd703b135f5b8600f3786ce9f5875531af6470a9bd10dfa6ed25cdcb21",
+    "RX-2026-0002": "842806db26b37b9f9e14bcf156f23bdb0bbe759cd74df92416a712e67ee54945",
+    "RX-2026-0003": "3d4fcc441284c565c1a19996a8d197f7a11d41c0b286b6c5f432aed5a69a4ee3",
     "RX-2026-0008": "53c8a5d90675a9024a8cb91c375ba2e2539b7a64e383e8f43f91aac682fa3cc0",
-    "RX-2026-0009": "daa8f9a9acd006e0db724607619206e1d80174b08ef4467eac54d15f738637e1",
+    "RX-2026-0009": "2282a05da90d54923aaf819ae59fa0dafea5835c15db0f232f76af5247fcdd21",
 }
 
 

@@ -12,23 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from dosecraft.batch.rows import result_row
-from dosecraft.io.atomic import write_atomic
+from dosecraft.gcode.job import plate_paths, save_plates
 from dosecraft.io.meshes import export_3mf, export_stl
 from dosecraft.pipeline import JobResult
 from dosecraft.reports.batchinfo import BatchInfo, FormulationLot
 from dosecraft.reports.worksheet import write_worksheet
 
+__all__ = ["ExportError", "batch_info", "export_gcode", "export_mesh", "export_worksheet",
+           "plate_paths", "worksheet_row"]
+
 
 class ExportError(ValueError):
     """The result has nothing to export of the asked kind (e.g. a failed job)."""
-
-
-def plate_paths(path: str | os.PathLike, plates: int) -> list[Path]:
-    """`name.gcode`, then `name.plate2.gcode`, … (the batch runner's naming)."""
-    first = Path(path)
-    stem, suffix = first.stem, first.suffix or ".gcode"
-    return [first.with_name(f"{stem}{suffix}") if k == 1
-            else first.with_name(f"{stem}.plate{k}{suffix}") for k in range(1, plates + 1)]
 
 
 def export_gcode(result: JobResult, path: str | os.PathLike) -> list[Path]:
@@ -36,9 +31,7 @@ def export_gcode(result: JobResult, path: str | os.PathLike) -> list[Path]:
     if not result.ok or not result.plates:
         raise ExportError("there is no verified G-code to export: compute the prescription "
                           "and make sure the dose check passed")
-    paths = plate_paths(path, len(result.plates))
-    return [write_atomic(p, plate.program.text) for p, plate in zip(paths, result.plates,
-                                                                     strict=True)]
+    return save_plates(result.plates, path)
 
 
 def export_mesh(result: JobResult, path: str | os.PathLike) -> Path:

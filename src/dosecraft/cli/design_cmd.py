@@ -2,6 +2,7 @@
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -95,8 +96,15 @@ def design(
     from_file: FromOpt = None,
     row: RowOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    gcode_out: Annotated[Path | None, typer.Option(
+        "-o", "--out", help="Write the verified G-code here (NAME.gcode, then "
+        "NAME.plate2.gcode … when the tablets need several plates).")] = None,
 ) -> None:
-    """Design one tablet, from flags or from a row of a prescriptions file."""
+    """Design one tablet, from flags or from a row of a prescriptions file; with -o, write
+    its verified G-code (only when every tablet's re-read dose passed the check)."""
+    if gcode_out is not None and not gcode_out.expanduser().parent.is_dir():
+        fail(f"output folder '{gcode_out.expanduser().parent}' does not exist; create it "
+             "first")
     raw = raw_prescription(
         rx_id=rx_id, drug=drug, formulation=formulation, printer=printer, dose_mg=dose_mg,
         dose_mg_per_kg=dose_mg_per_kg, weight_kg=weight_kg, age_years=age_years, shape=shape,
@@ -118,6 +126,17 @@ def design(
         console.print(design_table(out))
     if not result.ok:
         fail(str(result.error), code=2 if isinstance(result.error, INPUT_ERRORS) else 1)
+    if gcode_out is not None:
+        from dosecraft.gcode.job import save_plates
+
+        if result.dose_check is None or not result.dose_check.passed:
+            fail("the dose check did not pass; no G-code written", code=1)
+        try:
+            files = save_plates(result.plates, gcode_out.expanduser())
+        except OSError as exc:
+            fail(f"cannot write '{gcode_out}': {exc.strerror or exc}")
+        for file in files:
+            (err_console if as_json else console).print(f"G-code: {file}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,7 +3,10 @@
 import hashlib
 import json
 import math
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from dosecraft import __version__
 from dosecraft.gcode.plate import plan_plate, plate_capacity, tablet_labels, toolpath_footprint
@@ -63,3 +66,19 @@ def write_prescription_gcode(design: TabletDesign, toolpath: Toolpath, quantity:
         program = write_gcode(plate, profile, formulation, header)
         plates.append(WrittenPlate(program, read_gcode(program.text)))
     return plates
+
+
+def plate_paths(path: str | os.PathLike, plates: int) -> list[Path]:
+    """`name.gcode`, then `name.plate2.gcode`, … (the batch runner's naming)."""
+    first = Path(path)
+    stem, suffix = first.stem, first.suffix or ".gcode"
+    return [first.with_name(f"{stem}{suffix}") if k == 1
+            else first.with_name(f"{stem}.plate{k}{suffix}") for k in range(1, plates + 1)]
+
+
+def save_plates(plates: Sequence[WrittenPlate], path: str | os.PathLike) -> list[Path]:
+    """Write each plate's verified program atomically (`plate_paths` names); the files."""
+    from dosecraft.io.atomic import write_atomic
+
+    return [write_atomic(p, plate.program.text)
+            for p, plate in zip(plate_paths(path, len(plates)), plates, strict=True)]
