@@ -49,9 +49,9 @@ def test_usp905_example_fails_stage_1(batch: tuple[Path, str]) -> None:
     assert usp[0]["details"]["basis"] == "content assay" and usp[0]["details"]["stage"] == 1
     mass = sorted((q["tablet_index"], q["passed"]) for q in qc if q["method"] == "mass")
     assert mass == [(i, True) for i in range(10)]
-    assert "12 result(s) recorded" in result.output
+    assert "12 result(s): 12 new or changed recorded" in result.output
     again = runner.invoke(app, args)  # idempotent: nothing new in the records
-    assert again.exit_code == 1 and "0 result(s) recorded" in again.output
+    assert again.exit_code == 1 and "0 new or changed recorded, 12 already" in again.output
 
 
 def test_weights_only_pass_and_assay(batch: tuple[Path, str], tmp_path: Path) -> None:

@@ -104,7 +104,10 @@ def qc(
                 console.print(f"{r.rx_id}: {line}", highlight=False)
     for p in problems:
         err_console.print(f"[yellow]weights:[/] {p}", highlight=False)
-    console.print(f"{written} result(s) recorded in {store.path}", highlight=False)
+    total = sum(len(r.tablets) + (r.av is not None) + (r.ph_eur is not None) for r in results)
+    # one current result per tablet and method; earlier values stay in the audit log
+    console.print(f"{total} result(s): {written} new or changed recorded, {total - written} "
+                  f"already recorded unchanged, in {store.path}", highlight=False)
     if problems or not all(r.passed for r in results) or not results:
         raise typer.Exit(1)
 
