@@ -1,5 +1,7 @@
 """The orchestrator: stages, cancellation, and resuming from a cached result."""
 
+from pathlib import Path
+
 from dosecraft.io.prescriptions import parse_row
 from dosecraft.pipeline import Job, JobCancelled, Stage, resume_stage, run_job
 
@@ -49,3 +51,20 @@ def test_resume_recomputes_when_the_dose_changes():
     assert again.toolpath is not first.toolpath
     for dose in again.gcode_dose_by_tablet_mg.values():
         assert abs(dose / 45 - 1) < 0.01
+
+
+def test_immediate_release_wish_with_a_slow_prediction_warns():
+    """The sample's HPMC tablet is predicted far slower than immediate release allows:
+    the row keeps its design but says so; a sustained wish for the same tablet does not."""
+    from dosecraft import constants as C
+    from dosecraft.io.prescriptions import read_prescriptions
+
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    rows = {r.rx_id: r.prescription for r in read_prescriptions(
+        samples / "prescriptions.csv")}
+    slow = rows["RX-2026-0011"]
+    result = run_job(Job(prescription=slow))
+    assert result.ok and result.release.t80_min > C.IMMEDIATE_RELEASE_T80_MIN
+    assert any("immediate release was asked for" in w for w in result.warnings)
+    sustained = run_job(Job(prescription=slow.model_copy(update={"release": "sustained"})))
+    assert not any("immediate release was asked for" in w for w in sustained.warnings)

@@ -29,3 +29,9 @@ MINITABLET_MAX_MM = 3.0
 
 #: Relative agreement required between analytic and mesh volume/area.
 MESH_AGREEMENT = 0.005
+
+#: An immediate-release wish whose predicted t80 is above this (min) gets a warning.
+#: Conventional immediate-release dissolution specifications ask for Q = 75–80 % dissolved
+#: within 30–60 min (USP <711> default Q at 45 min; FDA dissolution guidance, 1997); a
+#: tablet predicted to need longer is not what an "immediate" prescription expects.
+IMMEDIATE_RELEASE_T80_MIN = 45.0

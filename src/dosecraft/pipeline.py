@@ -11,6 +11,7 @@ from enum import IntEnum
 import trimesh
 from pydantic import BaseModel, ConfigDict
 
+from dosecraft import constants as C
 from dosecraft.dose.closure import close_dose
 from dosecraft.dose.release_design import design_for_target
 from dosecraft.dose.solver import default_predictor, design_tablet
@@ -18,6 +19,7 @@ from dosecraft.errors import DoseCheckFailed, DosecraftError
 from dosecraft.formulary import get_formulation, with_mass_factor
 from dosecraft.gcode.job import WrittenPlate, write_prescription_gcode
 from dosecraft.model.design import TabletDesign
+from dosecraft.model.enums import ReleaseKind
 from dosecraft.model.formulation import Formulation
 from dosecraft.model.prescription import Prescription
 from dosecraft.model.profile import PrinterProfile
@@ -222,5 +224,14 @@ def _release_stage(result: JobResult, formulation: Formulation) -> JobResult:
 
     assert result.mesh is not None
     estimate = estimate_release(result.mesh, formulation.release, toolpath=result.toolpath)
-    return replace(result, release=estimate,
-                   warnings=result.warnings + tuple(estimate.warnings))
+    warnings = list(estimate.warnings)
+    t80 = estimate.t80_min
+    if (result.prescription.release == ReleaseKind.IMMEDIATE
+            and (t80 is None or t80 > C.IMMEDIATE_RELEASE_T80_MIN)):
+        when = f"{t80:.0f} min" if t80 is not None else "beyond the simulated time"
+        warnings.append(
+            f"immediate release was asked for, but the predicted t80 is {when} (immediate-"
+            f"release tablets typically reach 80 % within {C.IMMEDIATE_RELEASE_T80_MIN:g} "
+            f"min): formulation '{formulation.id}' releases slowly; check the release wish "
+            "or choose a faster-releasing formulation")
+    return replace(result, release=estimate, warnings=result.warnings + tuple(warnings))
