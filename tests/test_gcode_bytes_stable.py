@@ -42,12 +42,12 @@ SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 #: plate SHA-256 of sample prescriptions, computed before the vectorised writer; re-pinned
 #: when the shipped formulations' `source` text changed (only the design_sha256 header
-#: line differed).
+#: line differed) and when round outlines went from 128 to 52 facets (new geometry).
 RX_REFERENCE = {
-    "RX-2026-0002": "842806db26b37b9f9e14bcf156f23bdb0bbe759cd74df92416a712e67ee54945",
-    "RX-2026-0003": "3d4fcc441284c565c1a19996a8d197f7a11d41c0b286b6c5f432aed5a69a4ee3",
-    "RX-2026-0008": "53c8a5d90675a9024a8cb91c375ba2e2539b7a64e383e8f43f91aac682fa3cc0",
-    "RX-2026-0009": "2282a05da90d54923aaf819ae59fa0dafea5835c15db0f232f76af5247fcdd21",
+    "RX-2026-0002": "de2075409bf8e3d36ba42d55af60f695fe1d46b567a62be80b1070c0730653ba",
+    "RX-2026-0003": "6954a7fb4b5f7923a1b3f0ba0ac4b756b727c924237a76a7a62af524817de3ce",
+    "RX-2026-0008": "6ec4b4e7a6218a13e7c8f6f330d290ed423e3758df0ec4e63d20b29e209350f6",
+    "RX-2026-0009": "8fba67c40a766c80e3c935c62655662eeb68f8573c4aa56132ab4bbc633c0db6",
 }
 
 
