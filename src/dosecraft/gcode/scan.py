@@ -217,8 +217,10 @@ def _assemble(p: _Parser, line: np.ndarray, rapid: np.ndarray, has: np.ndarray,
     state = snap[np.searchsorted(snap_line, line, side="right")]   # (M, 7) modal state
     rel_xyz, rel_e = state[:, 0] > 0, state[:, 1] > 0
     sets = np.array(p.sets, dtype=np.float64).reshape(-1, 3)
-    start = np.empty((m, 3))
-    end = np.empty((m, 3))
+    # the rows are filled column by column in place (np.column_stack of these arrays cost
+    # as much as the tracking itself)
+    rows = np.empty((m, _NCOLS), order="F")  # column by column: contiguous writes
+    start, end = rows[:, 0:3], rows[:, 3:6]
     for i in range(3):
         own = sets[:, 1] == i
         start[:, i], end[:, i] = _track(line, has[:, i], value[:, i], rel_xyz,
@@ -229,9 +231,10 @@ def _assemble(p: _Parser, line: np.ndarray, rapid: np.ndarray, has: np.ndarray,
     own = sets[:, 1] == 3
     e_before, _ = _track(line, absolute, value[:, 3], np.zeros(m, bool),
                          sets[own, 0].astype(np.int64), sets[own, 2], 0.0)
-    de = np.where(absolute, value[:, 3] - e_before, np.where(has_e, value[:, 3], 0.0))
-    _, feed = _track(line, has[:, 4], value[:, 4], np.zeros(m, bool), np.zeros(0, np.int64),
-                     np.zeros(0), math.nan)
-    rows = np.column_stack([start, end, de, feed, rapid.astype(np.float64), state[:, 2:],
-                            line.astype(np.float64)])
-    return rows.reshape(-1, _NCOLS)
+    rows[:, 6] = np.where(absolute, value[:, 3] - e_before, np.where(has_e, value[:, 3], 0.0))
+    _, rows[:, 7] = _track(line, has[:, 4], value[:, 4], np.zeros(m, bool),
+                           np.zeros(0, np.int64), np.zeros(0), math.nan)
+    rows[:, 8] = rapid
+    rows[:, 9:14] = state[:, 2:]
+    rows[:, 14] = line
+    return rows
