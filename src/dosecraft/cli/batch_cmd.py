@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -24,8 +22,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+from dosecraft.cli.output import console, err_console
+from dosecraft.cli.output import fail as _fail
+
 #: Above this many rows the table shows only the failed ones.
 FULL_TABLE_ROWS = 60
 DEFAULT_FHIR_PRINTER = "generic_fdm_175"
@@ -38,11 +37,6 @@ class Storage(StrEnum):
     BELOW_25C_DRY = "below_25c_dry"
     BELOW_30C_DRY = "below_30c_dry"
     REFRIGERATED = "refrigerated"
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
 
 
 class _RateColumn(ProgressColumn):

@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from dosecraft.cli.output import console, err_console
+from dosecraft.cli.output import fail as _fail
 from dosecraft.errors import DosecraftError
 from dosecraft.formulary import formulation_ids, get_formulation
 from dosecraft.formulary.loader import ENV_VAR as FORMULARY_ENV
@@ -17,16 +19,8 @@ from dosecraft.profiles.loader import ENV_VAR as PROFILES_ENV
 
 formulary_app = typer.Typer(help="The formulation library.", no_args_is_help=True)
 profiles_app = typer.Typer(help="Printer profiles.", no_args_is_help=True)
-console = Console()
 
 
-#: Errors are not wrapped: a file path broken over two lines cannot be copied.
-_err = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(message: str) -> None:
-    _err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(2)
 
 
 def _missing_folders_note(env_var: str) -> None:
@@ -34,15 +28,16 @@ def _missing_folders_note(env_var: str) -> None:
     and a user who set one expects its files in the list)."""
     for entry in os.environ.get(env_var, "").split(os.pathsep):
         if entry.strip() and not Path(entry).expanduser().is_dir():
-            _err.print(f"[yellow]note:[/] {env_var} entry '{entry}' is not a folder; it is "
-                       "skipped", highlight=False)
+            err_console.print(f"[yellow]note:[/] {env_var} entry '{escape(entry)}' is not a "
+                              "folder; it is skipped", highlight=False, soft_wrap=True)
 
 
 def _broken_files_exit(problems: list[str], what: str) -> None:
     """After a list: name every file that could not be loaded, and exit 2."""
     if problems:
         for problem in problems:
-            _err.print(f"[bold red]error:[/] {problem}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {escape(problem)}", highlight=False,
+                              soft_wrap=True)
         _fail(f"{len(problems)} {what} file(s) above are broken and were left out of the "
               "list; fix or remove them")
 

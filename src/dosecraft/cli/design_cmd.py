@@ -1,14 +1,13 @@
 """`dosecraft design`: one tablet from flags or from a row of a prescriptions file."""
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from dosecraft.cli.output import console, err_console, fail
 from dosecraft.cli.rx_options import (
     INPUT_ERRORS,
     AgeOpt,
@@ -33,16 +32,6 @@ from dosecraft.cli.rx_options import (
 from dosecraft.errors import DosecraftError
 from dosecraft.model.enums import ReleaseKind
 from dosecraft.pipeline import Job, run_job
-
-# Piped output (CI logs, files) gets a wide table instead of Rich's 80-column default.
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-
-def fail(message: str, code: int = 2) -> None:
-    """Print a clear error (no traceback) and exit."""
-    err_console.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
 
 
 def design_table(row: dict[str, Any]) -> Table:

@@ -1,17 +1,17 @@
 """Shared pieces of the printer commands (`printers_cmd`, `send_cmd`): exit codes, consoles,
 the ``--printers-file`` option, one-line errors and the registry lookup."""
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import click
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from dosecraft.cli.output import console
+from dosecraft.cli.output import fail as _fail
 from dosecraft.errors import DosecraftError, GcodeError, ProfileError, UnknownFormulation
 from dosecraft.printers import Printer, RegistryError, RetryPolicy, default_registry_path
 
@@ -24,19 +24,10 @@ KEY_HELP = ("API keys are never given on the command line or stored in the print
 #: say OFFLINE in seconds, not after the full retry budget.
 STATUS_RETRY = RetryPolicy(attempts=2, backoff_s=0.2)
 
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 PrintersFile = Annotated[Path | None, typer.Option(
     "--printers-file", help="Printers TOML file (default: <user config dir>/dosecraft/"
     "printers.toml).", dir_okay=False)]
-
-
-def _fail(message: str, code: int = BAD_INPUT) -> NoReturn:
-    # One line whatever the width: a wrapped error is hard to grep in a CI log.
-    text = " ".join(str(message).split())
-    err_console.print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _say(message: str, style: str = "") -> None:

@@ -4,30 +4,24 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from dosecraft.cli.output import console, err_console
+from dosecraft.cli.output import fail as _fail
 
 if TYPE_CHECKING:
     from dosecraft.qc import WeightsFile
     from dosecraft.records import RecordStore
 
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 RecordsOption = Annotated[Path | None, typer.Option(
     "--records", help="Records database (default: records.sqlite in the user data folder).")]
 OperatorOption = Annotated[str | None, typer.Option(
     help="Who weighed (default: $USER).")]
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
 
 
 def _store(records: Path | None, operator: str | None, *,

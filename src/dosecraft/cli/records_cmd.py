@@ -8,22 +8,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from dosecraft.cli.output import console, err_console
+from dosecraft.cli.output import fail as _fail
 
 records_app = typer.Typer(help="The compounding records (batches, rows, outputs, QC).",
                           no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log of the records.", no_args_is_help=True)
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 RecordsOption = Annotated[Path | None, typer.Option(
     "--records", help="Records database (default: records.sqlite in the user data folder).")]
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
 
 
 def _path(records: Path | None) -> Path:

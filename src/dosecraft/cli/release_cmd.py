@@ -11,15 +11,14 @@ commands: ``dosecraft --help`` and the other command groups stay quick to start.
 
 import json
 import math
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from dosecraft.cli.output import console, fail
 from dosecraft.cli.rx_options import (
     INPUT_ERRORS,
     AgeOpt,
@@ -52,9 +51,6 @@ if TYPE_CHECKING:
 
 release_app = typer.Typer(help="Release kinetics: fit, compare, predict, calibrate.",
                           no_args_is_help=True)
-# Piped output (CI logs, files) gets a wide table instead of Rich's 80-column default.
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 #: Fits drawn by `fit --plot` (more lines hide the data).
 PLOT_FITS = 3
@@ -75,13 +71,6 @@ PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write a PNG plot h
 ResolutionOpt = Annotated[float, typer.Option(
     "--resolution", min=0.05, max=1.0,
     help="Voxel size, mm: 0.1 resolves 0.4 mm beads (the pipeline's); 0.2 is a quick look.")]
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    """Print a clear error (no traceback) and exit."""
-    # soft_wrap: a long message stays one line, so logs and tests can grep it
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _finite(value: Any) -> Any:

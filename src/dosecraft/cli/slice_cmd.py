@@ -18,18 +18,17 @@ import hashlib
 import json
 import math
 import re
-import sys
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from dosecraft import __version__
+from dosecraft.cli.output import console, fail
 from dosecraft.errors import DosecraftError, GcodeError, ShapeError
 from dosecraft.model.enums import InfillPattern, Technology
 from dosecraft.model.formulation import Formulation, ReleaseParameters
@@ -40,8 +39,6 @@ if TYPE_CHECKING:
     from dosecraft.model.toolpath import Toolpath
     from dosecraft.slicer.triangle_mesh import TriangleMesh
 
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 #: Placeholder temperatures (nozzle, bed) in °C for plain slicing, per technology. The
 #: profiles' templates take both from the formulation and have no defaults of their own:
@@ -270,12 +267,6 @@ def summary_table(outcome: SliceOutcome, out: Path, profile: PrinterProfile,
     size = len(outcome.program.text.encode("utf-8"))
     table.add_row("G-code", f"{size:,} bytes, SHA-256 {outcome.program.sha256}")
     return table
-
-
-def fail(message: str, code: int = 2) -> None:
-    """Print a clear error (no traceback) and exit."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(code)
 
 
 def slice_command(
