@@ -12,7 +12,7 @@ from rich.table import Table
 from dosecraft.cli.output import console, err_console
 from dosecraft.cli.output import fail as _fail
 from dosecraft.errors import DosecraftError
-from dosecraft.formulary import formulation_ids, get_formulation
+from dosecraft.formulary import SHIPPED_DIR, formulation_files, get_formulation
 from dosecraft.formulary.loader import ENV_VAR as FORMULARY_ENV
 from dosecraft.profiles import list_profiles, load_profile, profile_as_table_rows
 from dosecraft.profiles.loader import ENV_VAR as PROFILES_ENV
@@ -48,19 +48,21 @@ def formulary_list() -> None:
     table = Table(title="Formulary")
     table.add_column("id", no_wrap=True)
     for col in ("drug", "technology", "loading", "density mg/mm³", "max mg/unit",
-                "release model", "example"):
+                "release model", "example", "file"):
         table.add_column(col)
     _missing_folders_note(FORMULARY_ENV)
     problems: list[str] = []
-    for formulation_id in formulation_ids():
+    for formulation_id, path in formulation_files().items():
         try:
             f = get_formulation(formulation_id)
         except DosecraftError as exc:  # one broken user file must not hide the rest
             problems.append(str(exc))
             continue
+        # which file is in effect: a user (e.g. calibrated) file overrides the shipped one
+        origin = "shipped" if path.is_relative_to(SHIPPED_DIR) else str(path)
         table.add_row(f.id, f.drug, f.technology.value, f"{f.drug_loading:.1%}",
                       f"{f.density_mg_mm3:g}", f"{f.max_dose_per_unit_mg:g}",
-                      f.release.model.value, "yes" if f.example else "")
+                      f.release.model.value, "yes" if f.example else "", origin)
     console.print(table)
     _broken_files_exit(problems, "formulation")
 
@@ -75,7 +77,12 @@ def formulary_show(formulation_id: Annotated[str, typer.Argument(help="Formulati
         _fail(str(exc))
     table = Table(title=f"Formulation {f.id}", show_header=False)
     for key, value in f.model_dump(mode="json").items():
-        table.add_row(key, str(value))
+        if isinstance(value, dict):  # the release block: one row per parameter
+            for sub, sub_value in value.items():
+                table.add_row(f"{key}.{sub}", "—" if sub_value is None else str(sub_value))
+        else:
+            table.add_row(key, "—" if value is None else str(value))
+    table.add_row("file", str(formulation_files().get(f.id, "—")))
     console.print(table)
 
 

@@ -8,6 +8,7 @@ from dosecraft.formulary.loader import (
     SHIPPED_DIR,
     clear_cache,
     formulary_search_dirs,
+    formulation_files,
     formulation_ids,
     get_formulation,
     list_formulations,
@@ -17,7 +18,8 @@ from dosecraft.formulary.loader import (
 )
 
 __all__ = [
-    "ENV_VAR", "SHIPPED_DIR", "clear_cache", "formulary_search_dirs", "formulation_ids",
+    "ENV_VAR", "SHIPPED_DIR", "clear_cache", "formulary_search_dirs", "formulation_files",
+    "formulation_ids",
     "get_formulation", "list_formulations", "load_formulary", "load_formulation_file",
     "with_mass_factor",
 ]

@@ -118,6 +118,11 @@ def load_formulation_file(path: PathLike) -> Formulation:
     return _parse_cached(str(file), stat.st_mtime_ns, stat.st_size)
 
 
+def formulation_files(extra_dirs: Iterable[PathLike] = ()) -> dict[str, Path]:
+    """Formulation ID → the file in effect (user folders win over the shipped one)."""
+    return _files_by_id(formulary_search_dirs(extra_dirs))
+
+
 def formulation_ids(extra_dirs: Iterable[PathLike] = ()) -> list[str]:
     """IDs of every formulation found, sorted, without parsing the files."""
     return list(_files_by_id(formulary_search_dirs(extra_dirs)))
