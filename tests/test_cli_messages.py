@@ -150,3 +150,21 @@ def test_design_output_folder_must_exist(tmp_path: Path) -> None:
     result = run("design", *RX, "--printer", "generic_fdm_175", "--dose-mg", "60", "-o",
                  tmp_path / "no" / "x.gcode")
     assert_input_error(result, "does not exist")
+
+
+def test_formulary_list_names_the_file_in_effect(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from dosecraft.formulary import SHIPPED_DIR
+
+    own = tmp_path / "paracetamol_pva_fdm.toml"
+    own.write_text((SHIPPED_DIR / "paracetamol_pva_fdm.toml").read_text())
+    monkeypatch.setenv("DOSECRAFT_FORMULARY_PATH", str(tmp_path))
+    result = run("formulary", "list")
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines()
+            if line.count("│") > 3}
+    assert "shipped" not in rows["paracetamol_pva_fdm"]
+    assert "shipped" in rows["prednisolone_pva_fdm"]
+    flat = "".join(c for c in result.output if c not in "│ \n")
+    assert str(own).replace(" ", "") in flat
+    shown = run("formulary", "show", "paracetamol_pva_fdm")
+    assert "release.erosion_rate_mm_min" in shown.output and str(own) in shown.output

@@ -48,8 +48,9 @@ def formulary_list() -> None:
     table = Table(title="Formulary")
     table.add_column("id", no_wrap=True)
     for col in ("drug", "technology", "loading", "density mg/mm³", "max mg/unit",
-                "release model", "example", "file"):
+                "release model", "example"):
         table.add_column(col)
+    table.add_column("file", overflow="fold")  # a path cut short names no file
     _missing_folders_note(FORMULARY_ENV)
     problems: list[str] = []
     for formulation_id, path in formulation_files().items():
