@@ -258,7 +258,10 @@ def summary_table(outcome: SliceOutcome, out: Path, profile: PrinterProfile,
         doses = rd.dose_by_object_mg
         table.add_row("dose / tablet", f"{min(doses.values()):.4f} mg {f.drug} (re-read "
                       f"G-code; toolpath {per_tablet * f.drug_mg_per_mm3:.4f} mg)")
-    table.add_row("temperatures", f"nozzle {f.print_temp_c:g} °C, bed {f.bed_temp_c:g} °C")
+    def temp(celsius: float) -> str:
+        return "unheated" if celsius == 0 else f"{celsius:g} °C"
+
+    table.add_row("temperatures", f"nozzle {temp(f.print_temp_c)}, bed {temp(f.bed_temp_c)}")
     minutes, seconds = divmod(round(rd.print_time_s), 60)
     table.add_row("print time (estimate)", f"{minutes} min {seconds:02d} s")
     lo, hi = rd.bbox
