@@ -18,7 +18,9 @@ def main() -> None:
     from dosecraft.cli.commands import COMMAND_MODULES, build_app
 
     first = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
-    chosen = [first] if first in COMMAND_MODULES else None
+    chosen: list[str] | None = [first] if first in COMMAND_MODULES else None
+    if first is None and "--version" in sys.argv[1:]:
+        chosen = []  # the version needs no command at all
     build_app(chosen)(prog_name="dosecraft")
 
 
