@@ -137,6 +137,8 @@ def test_rerun_redoes_nothing_and_changes_no_file(first: tuple[BatchSummary, Bat
     with RecordStore(cfg.records) as store:
         new = store.audit_entries(id_prefix=summary.batch_id)[entries:]
     assert [e.action for e in new] == ["batch.resume", "batch.finish"]
+    # the audit log says where each run wrote
+    assert new[0].payload["output_dir"] == str(cfg.out_dir.resolve())
 
 
 def test_same_input_elsewhere_gives_identical_files(
@@ -150,6 +152,10 @@ def test_same_input_elsewhere_gives_identical_files(
     assert len(names) >= 10
     for name in names:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    with RecordStore(tmp_path / "r2.sqlite") as store:
+        (start,) = [e for e in store.audit_entries(id_prefix=other.batch_id)
+                    if e.action == "batch.start"]
+    assert start.payload["output_dir"] == str(b.resolve())
 
 
 def test_changed_input_and_calibration(tmp_path: Path) -> None:

@@ -61,14 +61,15 @@ class Recorder:
 
     def start(self, batch_id: str, source: Path, source_sha256: str,
               options: Mapping[str, Any], *, lot: str | None, expiry: dt.date | None,
-              printer: str | None) -> None:
-        """Open (or resume) the batch."""
+              printer: str | None, output_dir: Path | None = None) -> None:
+        """Open (or resume) the batch; `output_dir` goes into the audit log."""
         self.batch_id = batch_id
         if self.store is not None:
             self.store.start_batch(source, operator=self.operator, options=options,
                                    source_sha256=source_sha256, formulation_lot=lot,
                                    formulation_expiry=expiry, printer=printer,
-                                   batch_id=batch_id)
+                                   batch_id=batch_id,
+                                   output_dir=str(output_dir) if output_dir else None)
 
     def batch_operator(self) -> str:
         """The operator the batch was started by (a re-run by someone else keeps it)."""

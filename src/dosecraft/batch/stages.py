@@ -100,7 +100,7 @@ class BatchRun:
             self.batch_id, self.inp.path, self.inp.sha256, self.options,
             lot=_lot_text(lots),
             expiry=min((e for _, e in lots.values()), default=None),
-            printer=",".join(printers) or None)
+            printer=",".join(printers) or None, output_dir=self.config.out_dir)
         for r in self.inp.rows:
             if not r.ok:
                 self.rows[r.row] = error_row(r)

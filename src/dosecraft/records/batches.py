@@ -83,7 +83,7 @@ class BatchRecords(StoreCore):
                     options: Mapping[str, Any] | None = None, source_sha256: str | None = None,
                     formulation_lot: str | None = None,
                     formulation_expiry: str | date | None = None, printer: str | None = None,
-                    batch_id: str | None = None) -> str:
+                    batch_id: str | None = None, output_dir: str | None = None) -> str:
         """Open a batch, or resume it when the same input and options ran before.
 
         Parameters
@@ -100,6 +100,10 @@ class BatchRecords(StoreCore):
             Material and machine of the batch (expiry as ISO date).
         batch_id
             Override the deterministic id (tests, imports).
+        output_dir
+            Where this run writes (absolute); logged with every start and resume. The
+            batch id does not depend on it, so a run of the same input and options into
+            another folder resumes the same batch, and the audit log says which folders.
 
         Returns
         -------
@@ -131,7 +135,8 @@ class BatchRecords(StoreCore):
                     " :options, :formulation_lot, :formulation_expiry, :printer, 'running')",
                     {"id": bid, "now": now, "operator": operator, **fields})
                 self._audit(conn, operator, "batch.start", "batch", bid,
-                            {**fields, "options": opts, "operator": operator})
+                            {**fields, "options": opts, "operator": operator,
+                             **({"output_dir": output_dir} if output_dir else {})})
                 return bid
             for name in ("source_sha256", "options", "formulation_lot", "formulation_expiry",
                          "printer"):
@@ -145,7 +150,8 @@ class BatchRecords(StoreCore):
                 conn.execute("UPDATE batches SET status = 'running', finished_at = NULL,"
                              " updated_at = ? WHERE id = ?", (now, bid))
             self._audit(conn, operator, "batch.resume", "batch", bid,
-                        {"previous_status": old["status"]})
+                        {"previous_status": old["status"],
+                         **({"output_dir": output_dir} if output_dir else {})})
         return bid
 
     def record_prescription(self, batch_id: str, row: Mapping[str, Any], *,
