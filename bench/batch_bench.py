@@ -8,6 +8,7 @@ largest single child).
 
     python bench/batch_bench.py                   # 1000 prescriptions to G-code, pool and Dask
     python bench/batch_bench.py --n 100 --modes pool --release   # with release curves
+    python bench/batch_bench.py --n 60 --profile    # where one worker's time goes
 
 Release curves are off by default: they cost about 1.2 CPU-s per prescription (five times
 the rest of the pipeline), so a large batch runs with ``dosecraft batch --no-release``.
@@ -159,6 +160,32 @@ def run(mode: str, src: Path, work: Path, args: argparse.Namespace) -> dict[str,
             "mem_method": mem.method}
 
 
+#: Functions whose share of a profiled run `--profile` prints: what a batch spends on.
+PROFILE_PARTS = {"write_gcode": "write G-code", "read_gcode": "re-read G-code",
+                 "design_tablet": "size solver", "close_dose": "closure slicing",
+                 "estimate_release": "release", "write_atomic": "atomic writes (fsync)"}
+
+
+def profile(src: Path, work: Path, args: argparse.Namespace) -> None:
+    """Run the batch in this process (one worker) under cProfile; print each part's share."""
+    import cProfile
+    import pstats
+
+    cfg = BatchConfig(source=src, out_dir=work / "out-profile", workers=1,
+                      release=args.release, plates=args.plates)
+    profiler = cProfile.Profile()
+    profiler.runcall(run_batch, cfg)
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt  # type: ignore[attr-defined]
+    table = stats.stats  # type: ignore[attr-defined]
+    cumulative = {key[2]: value[3] for key, value in table.items()}
+    print(f"profile (one worker, in process, {total:.1f} s under cProfile):")
+    for name, label in PROFILE_PARTS.items():
+        if name in cumulative:
+            share = 100 * cumulative[name] / total
+            print(f"  {label:24s} {cumulative[name]:6.1f} s  {share:5.1f} %")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="prescriptions (default 1000)")
@@ -168,6 +195,9 @@ def main() -> None:
     parser.add_argument("--release", action="store_true", help="also estimate release")
     parser.add_argument("--no-plates", dest="plates", action="store_false")
     parser.add_argument("--keep", action="store_true", help="keep the output folders")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead: profile one in-process worker and print the share of "
+                        "writing, re-reading, sizing and slicing (use a small --n)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dosecraft-bench-"))
     src = make_prescriptions(args.n, work / "prescriptions.csv")
@@ -175,6 +205,9 @@ def main() -> None:
           f"release {'on' if args.release else 'off'}, plates {'on' if args.plates else 'off'}"
           f", Python {sys.version.split()[0]}")
     try:
+        if args.profile:
+            profile(src, work, args)
+            return
         modes = [m.strip() for m in args.modes.split(",") if m.strip()]
         unknown = [m for m in modes if m not in ("pool", "dask")]
         if unknown:
