@@ -1,8 +1,8 @@
 """Console script `dosecraft`: import only the command that is run.
 
 ``dosecraft slice …`` imports the slicer and the G-code writer, not the batch runner,
-printer clients, FHIR models and PDF writers; help, ``--version`` and unknown commands get
-the full application so every command is listed.
+printer clients, FHIR models and PDF writers. ``--version`` alone registers no command;
+help and unknown commands get the full application, so every command is listed.
 """
 
 import os
