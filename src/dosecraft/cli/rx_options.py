@@ -69,7 +69,7 @@ def _with_flag_names(exc: InvalidPrescription) -> InvalidPrescription:
     prose around them is left alone.
     """
     message = str(exc)
-    for field in sorted(PRESCRIPTION_COLUMNS, key=len, reverse=True):
+    for field in sorted((*PRESCRIPTION_COLUMNS, "mesh_path"), key=len, reverse=True):
         flag = "--" + field.replace("_", "-")
         tail = r"\b" if "_" in field else r"(?= = |: )"
         message = re.sub(rf"(?<![\w-]){field}{tail}", flag, message)
