@@ -292,6 +292,35 @@ def bench_peers(profile: PrinterProfile, runs: int, workdir: Path) -> None:
             print(f"   {peer.name}: formulas left at Cura defaults: {', '.join(sorted(failed))}")
 
 
+#: Python start-ups that import only the libraries `dosecraft slice` is built on, from bare
+#: interpreter to the whole stack with one pydantic model built (the first model build
+#: imports most of pydantic's internals), with the console script's garbage-collector
+#: settings. dosecraft's own modules and work come on top.
+_MODEL = "\nclass M(pydantic.BaseModel):\n    x: float\nM(x=1)"
+STARTUP_FLOOR: tuple[tuple[str, str], ...] = (
+    ("python", "pass"),
+    ("+ numpy, shapely", "import gc; gc.disable()\nimport numpy, shapely\ngc.freeze()"),
+    ("+ pydantic model", "import gc; gc.disable()\nimport numpy, shapely, pydantic"
+                         + _MODEL + "\ngc.freeze()"),
+    ("+ typer, rich", "import gc; gc.disable()\nimport numpy, shapely, pydantic, typer, "
+                      "rich.console, rich.table" + _MODEL + "\ngc.freeze()"),
+)
+
+
+def bench_startup_floor(runs: int) -> None:
+    """Wall time of processes that only import dosecraft's libraries (start-up floor)."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYDANTIC_DISABLE_PLUGINS="__all__")
+    print(f"\n5. start-up floor: a process that only imports the libraries `dosecraft slice` "
+          f"uses (same environment as the console script), median of {runs} runs")
+    for label, code in STARTUP_FLOOR:
+        walls = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], env=env, check=True)
+            walls.append(time.perf_counter() - start)
+        print(f"   {label:<20}{statistics.median(walls):>8.3f} s")
+
+
 def _quote(arg: str) -> str:
     """Shell-ready argument; newlines as bash ANSI-C quoting so a command stays on a line."""
     if "\n" in arg:
@@ -319,6 +348,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             bench_peers(profile, runs, workdir)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+        bench_startup_floor(max(5, runs))
     print(f"\nbench took {time.perf_counter() - started:.0f} s")
 
 

@@ -87,6 +87,12 @@ def test_defects_name_open_and_misoriented_surfaces(caplet) -> None:
     assert inside_out.outward().volume == pytest.approx(caplet.volume)
 
 
+def test_bounds_ignore_vertices_no_face_uses(caplet) -> None:
+    stray = np.vstack([caplet.vertices, [[500.0, -500.0, 90.0]]])
+    mesh = TriangleMesh(vertices=stray, faces=np.asarray(caplet.faces))
+    assert np.allclose(mesh.bounds, caplet.bounds)
+
+
 def test_degenerate_faces_are_dropped(caplet) -> None:
     tri = caplet.triangles
     sliver = np.array([[tri[0, 0], tri[0, 0], tri[0, 1]]])
@@ -130,7 +136,7 @@ def test_open_stl_gets_the_trimesh_error(caplet, tmp_path: Path) -> None:
         load_slicing_mesh(path)
 
 
-def test_slice_command_imports_neither_trimesh_nor_scipy(tmp_path: Path) -> None:
+def test_slice_command_imports_neither_trimesh_nor_scipy_nor_numpy_ma(tmp_path: Path) -> None:
     fam = family(ShapeKind.CYLINDER)
     stl = export_stl(fam.mesh(fam.dimensions(10.0, 4.0)), tmp_path / "cyl.stl")
     code = ("import sys; sys.argv = ['dosecraft', 'slice', sys.argv[1], '--printer', "
@@ -138,9 +144,11 @@ def test_slice_command_imports_neither_trimesh_nor_scipy(tmp_path: Path) -> None
             "from dosecraft.cli.entry import main\n"
             "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
             "heavy = [m for m in ('trimesh', 'scipy', 'networkx', 'httpx', 'reportlab', "
-            "'fhir', 'matplotlib') if m in sys.modules]\n"
-            "print('HEAVY', heavy)\n")
+            "'fhir', 'matplotlib', 'numpy.ma') if m in sys.modules]\n"
+            "print('HEAVY', heavy)\n"
+            "import gc; print('GC enabled', gc.isenabled())\n")
     run = subprocess.run([sys.executable, "-c", code, str(stl), str(tmp_path / "o.gcode")],
                          capture_output=True, text=True, check=True)
     assert "HEAVY []" in run.stdout, run.stdout + run.stderr
+    assert "GC enabled True" in run.stdout  # start-up switches it off only for imports
     assert (tmp_path / "o.gcode").read_text().startswith("; dosecraft.version")

@@ -19,6 +19,7 @@ from dosecraft.model.enums import ToolRole
 from dosecraft.model.profile import PrinterProfile
 from dosecraft.model.toolpath import ExtrusionPath, Toolpath
 from dosecraft.slicer.flow import Flow
+from dosecraft.sorted_distinct import sorted_distinct
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,7 +75,7 @@ def _segment_cumsum(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     out = np.empty_like(values)
     starts = np.cumsum(lengths) - lengths
     bucket = np.ceil(np.log2(np.maximum(lengths, 1))).astype(np.int64)
-    for b in np.unique(bucket[lengths > 0]):
+    for b in sorted_distinct(bucket[lengths > 0]):
         rows = np.flatnonzero((bucket == b) & (lengths > 0))
         width = int(lengths[rows].max())
         col = np.arange(width)

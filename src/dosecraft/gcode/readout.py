@@ -8,6 +8,7 @@ from functools import cached_property
 import numpy as np
 
 from dosecraft.errors import GcodeError
+from dosecraft.sorted_distinct import sorted_distinct
 
 #: Retract/prime imbalance (E units) still taken as balanced: float noise of absolute E.
 E_BALANCE_TOL = 1e-6
@@ -203,9 +204,9 @@ class GcodeReadout:
         ext = tablet_extrusion(moves)
         layers = moves.layer[ext]
         if np.any(layers >= 0):
-            layer_count = int(np.unique(layers[layers >= 0]).size)
+            layer_count = int(sorted_distinct(layers[layers >= 0]).size)
         else:
-            layer_count = int(np.unique(np.round(moves.end[ext, 2], 4)).size)
+            layer_count = int(sorted_distinct(np.round(moves.end[ext, 2], 4)).size)
         bbox = _bbox(moves.start, moves.end, ext)
         return cls(
             header=header, moves=moves, object_names=object_names,

@@ -18,6 +18,7 @@ from shapely.geometry.base import BaseGeometry
 
 from dosecraft.errors import SlicingError
 from dosecraft.slicer.mesh_protocol import SliceableMesh
+from dosecraft.sorted_distinct import sorted_distinct
 
 #: Ring vertices within this distance of the chord of their neighbours are dropped (mm): the
 #: crossings of the diagonals of split side faces, which lie on that chord up to rounding.
@@ -72,7 +73,7 @@ class MeshEdges:
                    face_lo=np.minimum(np.minimum(fz[0], fz[1]), fz[2]),
                    face_hi=np.maximum(np.maximum(fz[0], fz[1]), fz[2]), face_z=fz,
                    face_edges=np.asarray(mesh.faces_unique_edges).ravel(),
-                   levels=np.unique(zv))
+                   levels=sorted_distinct(zv))
 
 
 def _cut_segments(mesh: "SliceableMesh | MeshEdges",
@@ -259,7 +260,7 @@ def _assemble(rings: np.ndarray, ring_plane: np.ndarray, signed: np.ndarray,
               n_planes: int) -> list[BaseGeometry]:
     """Group rings per plane into polygons: shells counter-clockwise, holes clockwise."""
     out: list[BaseGeometry] = [MultiPolygon() for _ in range(n_planes)]
-    for k in np.unique(ring_plane):
+    for k in sorted_distinct(ring_plane):
         idx = np.flatnonzero(ring_plane == k)
         shells = [i for i in idx if signed[i] > 0]
         holes = [i for i in idx if signed[i] < 0]

@@ -64,7 +64,10 @@ class TriangleMesh:
     @cached_property
     def bounds(self) -> np.ndarray:
         """(2, 3) lowest and highest corner of the vertices that faces use."""
-        used = self.vertices[np.unique(self.faces)]
+        # a mask, not np.unique: the flag-less np.unique imports numpy.ma (~14 ms a process)
+        in_use = np.zeros(len(self.vertices), dtype=bool)
+        in_use[self.faces.ravel()] = True
+        used = self.vertices[in_use]
         return np.array([used.min(axis=0), used.max(axis=0)])
 
     @cached_property
@@ -113,8 +116,10 @@ class TriangleMesh:
             problems.append(f"{int(np.count_nonzero(counts > 2))} edges shared by more than "
                             "two faces")
         if not problems:
-            directed = np.unique(self._directed_edges, axis=0)
-            if len(directed) != len(self._directed_edges):
+            # a directed side that occurs twice: equal neighbours among the sorted keys
+            sides = self._directed_edges
+            keys = np.sort(sides[:, 0] * np.int64(len(self.vertices)) + sides[:, 1])
+            if np.any(keys[1:] == keys[:-1]):
                 problems.append("faces wound inconsistently")
         return problems
 
