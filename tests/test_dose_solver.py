@@ -112,6 +112,16 @@ def test_prescribed_shape_not_allowed_for_age(formulation, profile):
         candidate_shapes(rx(age_years=1, shape="caplet"), formulation, band_for_age(1))
 
 
+def test_shape_refused_for_a_patient_of_unstated_age(formulation):
+    # a site's adult band without the torus: the message must not need an age
+    from dataclasses import replace
+
+    adult = replace(band_for_age(None), shapes=(ShapeKind.CYLINDER,))
+    with pytest.raises(InvalidPrescription, match="torus.*unstated age.*suitable shapes: "
+                                                  "cylinder"):
+        candidate_shapes(rx(shape="torus"), formulation, adult)
+
+
 @pytest.mark.parametrize(("changes", "fragment"), [
     ({"drug": "ibuprofen"}, "drug 'ibuprofen' does not match"),
     ({"dose_mg": 600}, "exceeds the maximum of 500 mg per unit"),

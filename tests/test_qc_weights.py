@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from dosecraft.batch.qc_run import mass_tolerance
 from dosecraft.qc import QCError, read_weights_csv
 
 
@@ -64,3 +65,10 @@ def test_unreadable_files_raise(data, fragment):
     with pytest.raises(QCError) as exc:
         read_weights_csv(data)
     assert fragment in str(exc.value)
+
+
+@pytest.mark.parametrize(("mass_mg", "tolerance"), [
+    (50.0, 0.10), (80.0, 0.10), (80.01, 0.075), (249.99, 0.075), (250.0, 0.05), (900.0, 0.05)])
+def test_mass_tolerance_follows_ph_eur_2_9_5_bands(mass_mg: float, tolerance: float) -> None:
+    # 80 mg or less: 10 %; more than 80 and less than 250 mg: 7.5 %; 250 mg or more: 5 %
+    assert mass_tolerance(mass_mg) == tolerance

@@ -70,6 +70,16 @@ def test_dissimilar_profiles():
     assert result.applicable and result.similar is False and result.f2 < 50
 
 
+def test_f2_above_50_with_f1_above_15_is_not_similar():
+    # early points far apart in relative terms: f1 = 28.5 although f2 = 51.3
+    result = similarity(np.array([10.0, 20.0, 30.0, 45.0]), np.array([10.0, 20.0, 40.0, 60.0]),
+                        np.array([3.0, 11.0, 30.0, 49.0]))
+    assert result.f2 == pytest.approx(51.3, abs=0.05) and result.f2 >= 50
+    assert result.f1 == pytest.approx(28.5, abs=0.05) and result.f1 > 15
+    assert result.applicable and result.similar is False
+    assert "f1 = 28.46 (> 15): not similar" in result.reason
+
+
 def test_mismatched_shapes_raise():
     with pytest.raises(ReleaseModelError, match="shape"):
         similarity(TIMES, REF, TEST[:3])

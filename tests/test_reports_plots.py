@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from dosecraft.model.results import ReleaseEstimate
+from dosecraft.release.compare import Similarity
 from dosecraft.reports import Profile, ReleaseCurve, draw_release, release_plot_png
 from dosecraft.reports.plots import MAX_LEGEND_CURVES
 
@@ -43,10 +44,11 @@ def test_draw_release_markers_target_measured_and_f2():
     c = curve("RX-1", 0.04)
     draw_release(ax, [c], target=(T, 100 * (1 - np.exp(-0.045 * T))),
                  measured=Profile(np.array([15.0, 30, 45, 60]), np.array([42.0, 67, 84, 91]),
-                                  np.array([2.0, 3, 2, 1]), "measured (n=6)"), f2=74.47)
+                                  np.array([2.0, 3, 2, 1]), "measured (n=6)"),
+                 similarity=Similarity(4.225, 74.47, True, True, "", T[:4]))
     texts = legend_texts(ax)
     assert {"RX-1", "target", "measured (n=6)", "t50", "t80"} <= set(texts)
-    assert "f2 = 74.5 (similar)" in texts
+    assert "f2 = 74.5, f1 = 4.2 (similar)" in texts
     # t80 marker sits at (t80, 80 %)
     pts = {(round(x, 6), y) for ln in ax.get_lines() for x, y in ln.get_xydata()
            if ln.get_marker() == "v"}
@@ -71,10 +73,12 @@ def test_identical_curves_are_merged_and_many_curves_collapse_the_legend():
     assert legend_texts(ax)[0] == "RX-0, RX-1, RX-2 (+3)"
     ax = axes()
     n = MAX_LEGEND_CURVES + 5
-    draw_release(ax, [curve(f"RX-{i}", 0.01 + 0.01 * i) for i in range(n)], f2=40.0)
+    verdict = Similarity(f1=22.0, f2=40.0, applicable=True, similar=False, reason="",
+                         time_min=np.arange(4.0))
+    draw_release(ax, [curve(f"RX-{i}", 0.01 + 0.01 * i) for i in range(n)], similarity=verdict)
     texts = legend_texts(ax)
     assert texts[0] == f"{n} predicted curves"
-    assert "f2 = 40.0 (not similar)" in texts
+    assert "f2 = 40.0, f1 = 22.0 (not similar)" in texts
 
 
 def test_empty_plot_says_so():

@@ -127,11 +127,11 @@ class ReleasePanel(QWidget):
         reference = self.measured or self.target
         self.similarity = (compare(self.estimate, reference)
                            if self.estimate is not None and reference is not None else None)
-        f2 = self.similarity.f2 if self.similarity is not None else None
         curves = [] if self.estimate is None else [
             ReleaseCurve.from_estimate(self.estimate, f"predicted ({self.estimate.model})")]
         draw_release(self.axes, curves,
-                     target=self.target, measured=self.measured, f2=f2,
+                     target=self.target, measured=self.measured,
+                     similarity=self.similarity,
                      title="Predicted release" + (f" — {self.label}" if self.label else ""))
         self.canvas.draw_idle()
         self.readout.setText(self._readout_text())
@@ -148,8 +148,9 @@ class ReleasePanel(QWidget):
             against = "measured" if self.measured is not None else "target"
             colour = "#1b7f3b" if s.similar else "#b3261e"
             verdict = {True: "similar", False: "not similar", None: "no decision"}[s.similar]
+            f1 = "" if s.f1 is None else f", f1 = {s.f1:.1f}"
             text += (f"<br><b>f2 vs {against}</b> = <span style='color:{colour}'>"
-                     f"<b>{s.f2:.1f}</b> ({verdict})</span> over {s.n_points} time points")
+                     f"<b>{s.f2:.1f}</b>{f1} ({verdict})</span> over {s.n_points} time points")
         self.readout.setToolTip("" if s is None else s.reason)
         return text
 

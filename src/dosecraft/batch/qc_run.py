@@ -31,13 +31,16 @@ from dosecraft.qc import (
 from dosecraft.qc.uniformity import USP_K
 from dosecraft.records import RecordStore
 
-#: (designed mass up to, allowed deviation) — Ph. Eur. 2.9.5, uncoated tablets.
+#: (designed mass below, allowed deviation) — Ph. Eur. 2.9.5, uncoated tablets: 10 % up to
+#: and including 80 mg, 7.5 % above 80 and below 250 mg, 5 % from 250 mg.
 MASS_LIMITS: tuple[tuple[float, float], ...] = ((80.0, 0.10), (250.0, 0.075), (math.inf, 0.05))
 
 
 def mass_tolerance(mass_mg: float) -> float:
     """Allowed relative mass deviation for a tablet of this designed mass."""
-    return next(tol for limit, tol in MASS_LIMITS if mass_mg <= limit)
+    if mass_mg <= MASS_LIMITS[0][0]:  # "80 mg or less"
+        return MASS_LIMITS[0][1]
+    return next(tol for limit, tol in MASS_LIMITS[1:] if mass_mg < limit)
 
 
 @dataclass(frozen=True)

@@ -305,7 +305,7 @@ def predict(
 
         tgt = (wanted.mean.time_min, wanted.mean.mean_pct) if wanted is not None else None
         _write_png(plot, release_plot_png([ReleaseCurve.from_estimate(est, rx.rx_id)],
-                                          target=tgt, f2=sim.f2 if sim else None,
+                                          target=tgt, similarity=sim,
                                           title=f"{rx.rx_id}: {rx.formulation}"))
     warnings = list(dict.fromkeys([*result.warnings, *est.warnings]))
     if as_json:

@@ -178,6 +178,13 @@ class _Sizer:
                              f"(last volume {v:.4g} mm³ for target {target:.4g} mm³)")
 
 
+def _patient(rx: Prescription) -> str:
+    """'a patient aged 7 years', or 'a patient of unstated age' (the adult band applies)."""
+    if rx.age_years is None:
+        return "a patient of unstated age"
+    return f"a patient aged {rx.age_years:g} years"
+
+
 def candidate_shapes(rx: Prescription, formulation: Formulation, band: SizeBand) -> list[ShapeKind]:
     """Shapes to try, best first: the prescribed one, or the age band's preferences.
 
@@ -188,8 +195,8 @@ def candidate_shapes(rx: Prescription, formulation: Formulation, band: SizeBand)
         if rx.shape not in band.shapes:
             allowed = ", ".join(s.value for s in band.shapes)
             raise InvalidPrescription(
-                f"shape = {rx.shape.value}: not suitable for a patient aged {rx.age_years:g} "
-                f"years ({band.name}); suitable shapes: {allowed}", field="shape",
+                f"shape = {rx.shape.value}: not suitable for {_patient(rx)} ({band.name}); "
+                f"suitable shapes: {allowed}", field="shape",
                 value=rx.shape.value)
         return [rx.shape]
     shapes = [s for s in band.shapes if s != ShapeKind.MESH]

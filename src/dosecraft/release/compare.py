@@ -139,12 +139,15 @@ def similarity(time_min: np.ndarray, reference_pct: np.ndarray, test_pct: np.nda
                           f"CV {cv[i]:.1f} % at {t_used[i]:g} min exceeds {limit[i]:g} %; "
                           "f2 is not valid (use a bootstrap or model-dependent comparison)",
                           t_used)
-    similar = bool(f2 >= F2_SIMILAR)
+    # similar needs both: f2 ≥ 50 and f1 ≤ 15 (FDA 1997); f2 alone can pass a profile
+    # whose points all sit 10 points apart early on
+    f2_ok, f1_ok = bool(f2 >= F2_SIMILAR), bool(f1 <= F1_SIMILAR)
+    similar = f2_ok and f1_ok
     verdict = "similar" if similar else "not similar"
     return Similarity(f1, f2, True, similar,
                       f"f2 = {f2:.2f} over {t_used.size} points "
-                      f"({'≥' if similar else '<'} {F2_SIMILAR:g}): {verdict}; f1 = {f1:.2f}",
-                      t_used)
+                      f"({'≥' if f2_ok else '<'} {F2_SIMILAR:g}), f1 = {f1:.2f} "
+                      f"({'≤' if f1_ok else '>'} {F1_SIMILAR:g}): {verdict}", t_used)
 
 
 def _with_origin(time_min: np.ndarray, pct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

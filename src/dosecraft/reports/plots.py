@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from dosecraft.model.results import ReleaseEstimate
+from dosecraft.release.compare import Similarity
 
 #: Beyond this many distinct curves the legend would hide the plot; a note replaces it.
 MAX_LEGEND_CURVES = 10
@@ -117,8 +118,8 @@ def _merge_identical(curves: list[ReleaseCurve]) -> list[ReleaseCurve]:
 
 
 def draw_release(ax: Axes, curves: Sequence[CurveLike], target: ProfileLike | None = None,
-                 measured: ProfileLike | None = None, f2: float | None = None, *,
-                 title: str | None = None) -> None:
+                 measured: ProfileLike | None = None, similarity: Similarity | None = None,
+                 *, title: str | None = None) -> None:
     """Draw predicted release curves (and optional target/measured profiles) onto `ax`.
 
     Parameters
@@ -129,7 +130,8 @@ def draw_release(ax: Axes, curves: Sequence[CurveLike], target: ProfileLike | No
     target : target profile, a `Profile` or (time_min (T,), percent (T,)); drawn dashed.
     measured : measured profile, a `Profile` or (time_min (T,), percent (T,)[, sd (T,)]);
         drawn as points with error bars.
-    f2 : similarity factor of measured vs predicted, shown in the legend when given.
+    similarity : f1/f2 comparison of measured (or target) vs predicted; its factors and
+        verdict are shown in the legend when given.
     title : axes title.
     """
     ax.clear()
@@ -181,16 +183,26 @@ def draw_release(ax: Axes, curves: Sequence[CurveLike], target: ProfileLike | No
                Line2D([], [], ls="", marker="v", color="0.3", ms=6)]
     handles += markers
     labels += ["t50", "t80"]
-    if f2 is not None:
+    if similarity is not None and similarity.f2 is not None:
         handles.append(Line2D([], [], ls=""))
-        labels.append(f"f2 = {f2:.1f}" + (" (similar)" if f2 >= 50 else " (not similar)"))
+        labels.append(similarity_label(similarity))
     ax.legend(handles, labels, fontsize=7, loc="lower right", framealpha=0.9,
               ncol=2 if len(labels) > 8 else 1)
 
 
+def similarity_label(similarity: Similarity) -> str:
+    """Legend text: 'f2 = 61.2, f1 = 7.3 (similar)'; the verdict needs both factors."""
+    verdict = {True: "similar", False: "not similar", None: "no decision"}[similarity.similar]
+    if not similarity.applicable:
+        verdict = "f2 not applicable"
+    f1 = "" if similarity.f1 is None else f", f1 = {similarity.f1:.1f}"
+    return f"f2 = {similarity.f2:.1f}{f1} ({verdict})"
+
+
 def release_plot_png(curves: Sequence[CurveLike], target: ProfileLike | None = None,
-                     measured: ProfileLike | None = None, f2: float | None = None, *,
-                     title: str | None = None, width_in: float = 7.0, height_in: float = 3.6,
+                     measured: ProfileLike | None = None,
+                     similarity: Similarity | None = None, *, title: str | None = None,
+                     width_in: float = 7.0, height_in: float = 3.6,
                      dpi: int = 150) -> bytes:
     """Render `draw_release` to PNG bytes (see `draw_release` for the arguments).
 
@@ -199,7 +211,7 @@ def release_plot_png(curves: Sequence[CurveLike], target: ProfileLike | None = N
     fig = Figure(figsize=(width_in, height_in), dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    draw_release(ax, curves, target, measured, f2, title=title)
+    draw_release(ax, curves, target, measured, similarity, title=title)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
