@@ -42,12 +42,14 @@ SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 #: plate SHA-256 of sample prescriptions, computed before the vectorised writer; re-pinned
 #: when the shipped formulations' `source` text changed (only the design_sha256 header
-#: line differed) and when round outlines went from 128 to 52 facets (new geometry).
+#: line differed), when round outlines went from 128 to 52 facets (new geometry), and
+#: (RX-2026-0009, pneumatic) when pneumatic beads got the feed that lays them: only the
+#: F words of valve-open G1 lines and the new `pneumatic_flow_mm3_s` header line differed.
 RX_REFERENCE = {
     "RX-2026-0002": "de2075409bf8e3d36ba42d55af60f695fe1d46b567a62be80b1070c0730653ba",
     "RX-2026-0003": "6954a7fb4b5f7923a1b3f0ba0ac4b756b727c924237a76a7a62af524817de3ce",
     "RX-2026-0008": "6ec4b4e7a6218a13e7c8f6f330d290ed423e3758df0ec4e63d20b29e209350f6",
-    "RX-2026-0009": "8fba67c40a766c80e3c935c62655662eeb68f8573c4aa56132ab4bbc633c0db6",
+    "RX-2026-0009": "05e78983879f4e768e1a2059f0364579a0ef58ada99c358753d98a3609e95964",
 }
 
 
@@ -89,11 +91,12 @@ def plate_program(name: str):
     return write_gcode(plate, profile, formulation(tech), HEADER)
 
 
-#: computed before the vectorised writer.
+#: computed before the vectorised writer; "pneumatic" re-pinned as RX-2026-0009 above (and
+#: its test profile's flow factor became 0.25).
 PLATE_REFERENCE = {
     "klipper": "8d92e9cfd0746822379a204df93d2e0b39d5e950cf8d3c64d4a37cf55dcc6b85",
     "marlin": "440e07597f6627727cde576a7c7326995ac1214b631dad60ff6d8db0293acd45",
-    "pneumatic": "8027cd4496c0f508c06e86268e8ae23b204e5d905da6862877ae4623135f479c",
+    "pneumatic": "09a47ebecb2db474b958f89fbd5115abdd09ca96066049b2b9c4f582acfe863f",
     "rrf_absolute": "5727d20c7fb9dc778b0b4b68e1cc83a893b525a5c4fc14b96415911c6f11e1fe",
     "syringe": "bc2e3be7bdc95149b781349b0a3d97e9fdf21b2b9bfe0d196daf76957bb7c649",
     "volumetric": "0920b469e875a105b4503d543741615218158f094924e123951be6b183397c3b",

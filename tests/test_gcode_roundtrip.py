@@ -1,6 +1,7 @@
 """Writer → reader round trips: header, per-object volume and dose, layers, invariants."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from test_gcode_support import (
     tiny_toolpath,
 )
 
+from dosecraft.errors import GcodeError
 from dosecraft.gcode import (
     HEADER_ORDER,
     plan_plate,
@@ -87,11 +89,54 @@ def test_filament_and_volumetric_meet_one_part_per_million(name: str) -> None:
 
 
 def test_pneumatic_on_grid_coordinates_is_exact() -> None:
+    # the re-read volume is flow × time with the valve open; the feed is written to
+    # 0.001 mm/min (firmware reads it as a float32), which bounds the agreement
     program = write_gcode(single_plate(tiny_toolpath(0.4)), pneumatic_profile(),
                           formulation("sse"), HEADER)
     r = read_gcode(program.text)
     assert r.volume_by_object_mm3["RX1_1"] == pytest.approx(
-        tiny_toolpath(0.4).extruded_volume_mm3, rel=1e-12)
+        tiny_toolpath(0.4).extruded_volume_mm3, rel=1e-6)
+    assert r.invariant_violations() == []
+
+
+@pytest.mark.parametrize("factor", [0.5, 1.0, 1.5])
+def test_pneumatic_calibration_sets_the_speed_not_the_dose(factor: float) -> None:
+    # a paste that flows 1.5× the nominal bead at the print speed is printed 1.5× faster,
+    # so every bead still holds its planned volume
+    profile = pneumatic_profile(pneumatic_flow_factor=0.25 * factor, travel_speed_mm_s=80.0)
+    program = write_gcode(single_plate(tiny_toolpath(0.4)), profile, formulation("sse"),
+                          HEADER)
+    r = read_gcode(program.text)
+    assert r.volume_by_object_mm3["RX1_1"] == pytest.approx(
+        tiny_toolpath(0.4).extruded_volume_mm3, rel=1e-6)
+    m = r.moves
+    feeds = sorted(set(m.feed_mm_min[m.extruding].round(3)))
+    flow = 0.25 * factor * (0.4 * 0.4 + math.pi * 0.4**2 / 4) * 30.0
+    assert feeds == pytest.approx([flow / 0.08 * 60, flow / 0.064 * 60], abs=1e-3)
+
+
+def test_a_pneumatic_bead_faster_than_travel_is_refused() -> None:
+    # 0.375 × 0.2857 mm² × 30 mm/s = 3.21 mm³/s lays the 0.08 mm³/mm wall only at 40.2 mm/s
+    with pytest.raises(GcodeError, match="3.214 mm³/s needs 40.2 mm/s to lay a 0.08 mm³/mm "
+                                         "bead, faster than its travel speed 40 mm/s"):
+        write_gcode(single_plate(tiny_toolpath(0.4)),
+                    pneumatic_profile(pneumatic_flow_factor=0.375), formulation("sse"), HEADER)
+
+
+def test_an_edited_pneumatic_feed_changes_the_dose_and_is_flagged() -> None:
+    program = write_gcode(single_plate(tiny_toolpath(0.4)), pneumatic_profile(),
+                          formulation("sse"), HEADER)
+    first = re.search(r"G1 X55\.000 Y45\.000 F(\d+\.\d+)", program.text)
+    assert first is not None
+    slower = program.text.replace(first.group(0), first.group(0).replace(
+        first.group(1), f"{float(first.group(1)) / 2:.3f}"), 1)
+    r = read_gcode(slower)
+    # half the speed lays twice the bead on the first layer's square wall (and the
+    # modal feed carries on to its other three sides)
+    assert r.volume_by_object_mm3["RX1_1"] == pytest.approx(
+        tiny_toolpath(0.4).extruded_volume_mm3 + 3.2, rel=1e-6)
+    problems = r.invariant_violations()
+    assert problems and "planned at 0.08 mm³/mm" in problems[0]
 
 
 def test_every_extrusion_is_labelled_and_inside_its_footprint() -> None:

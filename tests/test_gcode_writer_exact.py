@@ -8,6 +8,8 @@ written 0.33260 three times then 0.33261 (cumulative rounding, no drift); infill
 0.512) and the 0.05 mm suck-back becomes 0.05 × 78.5398 = 3.92699 mm³.
 """
 
+import math
+
 import numpy as np
 import pytest
 from test_gcode_support import (
@@ -428,7 +430,8 @@ EXPECTED_PNEUMATIC = """\
 ; dosecraft.firmware = marlin2
 ; dosecraft.formulation = test_drug_sse
 ; dosecraft.objects = RX1_1
-; dosecraft.pneumatic_flow_factor = 1.0
+; dosecraft.pneumatic_flow_factor = 0.25
+; dosecraft.pneumatic_flow_mm3_s = 2.142477796076938
 ; dosecraft.pressure_off = M42 P4 S0
 ; dosecraft.pressure_on = M42 P4 S255
 ; dosecraft.printer = test_pneu
@@ -451,7 +454,7 @@ G0 Z0.400
 M400
 M42 P4 S255
 G4 P100
-G1 X55.000 Y45.000 F600
+G1 X55.000 Y45.000 F1606.858
 G1 X55.000 Y55.000
 G1 X45.000 Y55.000
 G1 X45.000 Y45.000
@@ -466,7 +469,7 @@ G0 Z0.400
 M400
 M42 P4 S255
 G4 P100
-G1 X54.000 Y50.000 F600
+G1 X54.000 Y50.000 F2008.573
 M400
 M42 P4 S0
 G4 P100
@@ -481,7 +484,7 @@ G0 Z0.800
 M400
 M42 P4 S255
 G4 P100
-G1 X55.000 Y45.000 F1200
+G1 X55.000 Y45.000 F1606.858
 G1 X55.000 Y55.000
 G1 X45.000 Y55.000
 G1 X45.000 Y45.000
@@ -496,7 +499,7 @@ G0 Z0.800
 M400
 M42 P4 S255
 G4 P100
-G1 X50.000 Y54.000 F1800
+G1 X50.000 Y54.000 F2008.573
 M400
 M42 P4 S0
 G4 P100
@@ -544,10 +547,16 @@ def test_volumetric_exact() -> None:
 
 
 def test_pneumatic_exact() -> None:
-    """Marlin 2 pneumatic: valve on/off with M400 + dwell, flow comments, no E."""
+    """Marlin 2 pneumatic: valve on/off with M400 + dwell, flow comments, no E, and each
+    bead at the speed that lays it: flow 0.25 × (0.4·0.4 + π·0.4²/4) mm² × 30 mm/s
+    = 2.142 mm³/s, so 0.08 mm³/mm at 1606.858 mm/min and 0.064 at 2008.573, on every
+    layer (no first-layer or wall speed: at a set pressure the speed sets the bead)."""
     plate = single_plate(tiny_toolpath(0.4))
     program = write_gcode(plate, pneumatic_profile(), formulation("sse"), HEADER)
     assert program.text == expected(EXPECTED_PNEUMATIC)
+    flow = 0.25 * (0.4 * 0.4 + math.pi * 0.4**2 / 4) * 30.0
+    assert f"F{flow / 0.08 * 60:.3f}" == "F1606.858"
+    assert f"F{flow / 0.064 * 60:.3f}" == "F2008.573"
 
 
 @pytest.mark.parametrize("name", ["marlin", "klipper", "rrf", "syringe", "volumetric",

@@ -50,10 +50,24 @@ def fmt_feed(speed_mm_s: float) -> str:
     return str(int(round(speed_mm_s * 60.0)))
 
 
+def fmt_feed_fine(speed_mm_s: float) -> str:
+    """Speed in mm/s → feed rate in mm/min to 0.001 (``F723.429``).
+
+    Pneumatic beads are sized by their speed (mm³/mm = flow ÷ speed), so the feed carries
+    the dose: an integer F would move it by up to 0.1 %.
+    """
+    return fmt_plain_places(speed_mm_s * 60.0, 3)
+
+
+def fmt_plain_places(value: float, places: int) -> str:
+    """`value` to `places` decimals without trailing zeros (``723.4``, ``600``)."""
+    text = f"{float(value):.{places}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
 def fmt_plain(value: float) -> str:
     """A short exact-enough number for temperatures and diameters (``200``, ``1.75``)."""
-    text = f"{float(value):.4f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
+    return fmt_plain_places(value, 4)
 
 
 def fmt_exact(value: float) -> str:

@@ -18,6 +18,7 @@ from dosecraft.gcode.dialect import Dialect
 from dosecraft.gcode.fmt import fmt_exact
 from dosecraft.model.formulation import Formulation
 from dosecraft.model.profile import PrinterProfile
+from dosecraft.slicer.flow import Flow
 
 #: Keys in the order they are written; any other key follows, sorted.
 HEADER_ORDER: tuple[str, ...] = (
@@ -28,7 +29,7 @@ HEADER_ORDER: tuple[str, ...] = (
 CALLER_KEYS: tuple[str, ...] = ("rx_id", "target_dose_mg", "predicted_dose_mg", "design_sha256")
 #: Derived keys whose values are numbers (compared numerically against a caller's value).
 _NUMERIC = {"drug_loading", "density_mg_mm3", "mass_factor", "feed_diameter_mm", "tablets",
-            "pneumatic_flow_factor"}
+            "pneumatic_flow_factor", "pneumatic_flow_mm3_s"}
 _KEY = re.compile(r"^[a-z][a-z0-9_]*$")
 HEADER_PREFIX = "; dosecraft."
 
@@ -54,6 +55,9 @@ def derived_header(profile: PrinterProfile, formulation: Formulation, dialect: D
     }
     if not dialect.extruder.uses_e_axis:
         derived["pneumatic_flow_factor"] = fmt_exact(profile.pneumatic_flow_factor)
+        # the reader's volume: flow × time with the valve open (length ÷ feed)
+        derived["pneumatic_flow_mm3_s"] = fmt_exact(Flow.from_profile(profile)
+                                                    .pneumatic_flow_mm3_s or math.nan)
         derived["pressure_on"] = dialect.pressure_on
         derived["pressure_off"] = dialect.pressure_off
     return derived

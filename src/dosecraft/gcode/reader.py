@@ -12,12 +12,13 @@ XYZ (G91) is read line by line instead (`_read_sequential`). Everything after th
 (lengths, volumes, per-object sums, time, bounding box, invariants) is vectorised numpy.
 
 Volume of a move: E-axis extruders ΔE × mm³-per-E (π·d²/4 from the header's
-``feed_diameter_mm``, or 1 while M200 volumetric mode is on); pneumatic: path length ×
-the current ``; dosecraft.flow_mm3_per_mm`` while the header's ``pressure_on`` command is
-in force. Retractions count negative and primes positive, so a balanced pair cancels and
-the per-object sums are the net deposited volume. ``M221 S<percent>`` scales E volume;
-firmware retraction (G10/G11) moves no net material and is ignored; arcs, splines and inch
-units are refused rather than miscounted.
+``feed_diameter_mm``, or 1 while M200 volumetric mode is on); pneumatic, while the
+header's ``pressure_on`` command is in force: the header's ``pneumatic_flow_mm3_s`` × the
+move's duration (length ÷ feed), or, in G-code without that key, length × the current
+``; dosecraft.flow_mm3_per_mm``. Retractions count negative and primes positive, so a
+balanced pair cancels and the per-object sums are the net deposited volume. ``M221
+S<percent>`` scales E volume; firmware retraction (G10/G11) moves no net material and is
+ignored; arcs, splines and inch units are refused rather than miscounted.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 from dosecraft.errors import GcodeError
 from dosecraft.gcode.dialect import MODES_BY_E_MODE, normalize_command
 from dosecraft.gcode.header import parse_header_line
-from dosecraft.gcode.readout import GcodeReadout, MoveArrays
+from dosecraft.gcode.readout import GcodeReadout, MoveArrays, header_float
 from dosecraft.gcode.scan import _AXES, _NCOLS, _assemble, _scan_moves
 
 _WORD = re.compile(r"([A-Za-z])\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
@@ -262,7 +263,9 @@ def read_gcode(text: str, *, acceleration_mm_s2: float | None = None,
         pressure_cmds = {normalize_command(on): True, normalize_command(off): False}
 
     rows, p = _read_moves(lines, header, mm3_per_e, pressure_cmds)
-    moves = MoveArrays.from_rows(rows, uses_e_axis=mode.uses_e_axis)
+    moves = MoveArrays.from_rows(rows, uses_e_axis=mode.uses_e_axis,
+                                 pneumatic_flow_mm3_s=header_float(header,
+                                                                    "pneumatic_flow_mm3_s"))
     return GcodeReadout.build(header=header, moves=moves, object_names=tuple(p.names),
                               dwell_s=p.dwell_s, acceleration_mm_s2=acceleration_mm_s2,
                               feed_area_mm2=feed_area)

@@ -12,6 +12,8 @@ from dosecraft.sorted_distinct import sorted_distinct
 
 #: Retract/prime imbalance (E units) still taken as balanced: float noise of absolute E.
 E_BALANCE_TOL = 1e-6
+#: Pneumatic bead laid (flow ÷ feed) vs planned: the feed is written to 0.001 mm/min.
+PNEUMATIC_FEED_TOL = 1e-5
 _Z_TOL = 1e-9
 
 
@@ -50,8 +52,14 @@ class MoveArrays:
     extruding: np.ndarray
 
     @classmethod
-    def from_rows(cls, rows: np.ndarray, *, uses_e_axis: bool) -> MoveArrays:
-        """Build from the reader's (M, 15) raw rows (see `reader._Parser.move`)."""
+    def from_rows(cls, rows: np.ndarray, *, uses_e_axis: bool,
+                  pneumatic_flow_mm3_s: float | None = None) -> MoveArrays:
+        """Build from the reader's (M, 15) raw rows (see `reader._Parser.move`).
+
+        A pneumatic move with the valve open deposits the paste's volume flow for as long
+        as it lasts: ``pneumatic_flow_mm3_s`` × length ÷ speed. Without that flow (G-code
+        whose header lacks it) the path's ``flow_mm3_per_mm`` comment is taken instead.
+        """
         start, end = rows[:, 0:3], rows[:, 3:6]
         e, feed, rapid, pressure, flow, mm3_per_e = (rows[:, i] for i in range(6, 12))
         length = np.linalg.norm(end - start, axis=1)
@@ -63,7 +71,11 @@ class MoveArrays:
         else:
             # Paste flows whenever the valve is open; E words mean nothing on this machine.
             extruding = moving & pressure
-            volume = np.where(extruding, length * flow, 0.0)
+            per_mm = flow
+            if pneumatic_flow_mm3_s is not None and np.isfinite(pneumatic_flow_mm3_s):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    per_mm = pneumatic_flow_mm3_s * 60.0 / feed  # NaN without a feed
+            volume = np.where(extruding, length * per_mm, 0.0)
         moves = cls(
             start=start, end=end, e=e, feed_mm_min=feed, rapid=rapid.astype(bool),
             pressure=pressure, flow_mm3_per_mm=flow, mm3_per_e=mm3_per_e,
@@ -138,12 +150,35 @@ def travel_extrusion_violations(moves: MoveArrays) -> list[str]:
             for i in bad[:5]]
 
 
+def pneumatic_speed_violations(moves: MoveArrays, flow_mm3_s: float) -> list[str]:
+    """Valve-open moves whose speed lays a different bead than their path was planned for
+    (the ``flow_mm3_per_mm`` comment): an edited feed changes the dose."""
+    idx = np.flatnonzero(moves.extruding & np.isfinite(moves.flow_mm3_per_mm))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        laid = flow_mm3_s * 60.0 / moves.feed_mm_min[idx]
+    planned = moves.flow_mm3_per_mm[idx]
+    bad = idx[~(np.abs(laid - planned) <= PNEUMATIC_FEED_TOL * planned)]
+    return [f"line {moves.line[i]}: at F{moves.feed_mm_min[i]:g} the pneumatic flow "
+            f"{flow_mm3_s:g} mm³/s lays {flow_mm3_s * 60.0 / moves.feed_mm_min[i]:.5g} "
+            f"mm³/mm, but the path was planned at {moves.flow_mm3_per_mm[i]:.5g} mm³/mm"
+            for i in bad[:5]]
+
+
 def retract_balance_e(moves: MoveArrays, names: tuple[str, ...]) -> dict[str, float]:
     """Net E of the non-depositing E moves (retractions, primes) per object."""
     stationary = ~moves.extruding & (moves.e != 0)
     sel = stationary & (moves.object >= 0)
     sums = np.bincount(moves.object[sel], weights=moves.e[sel], minlength=len(names))
     return {name: float(sums[i]) for i, name in enumerate(names)}
+
+
+def header_float(header: dict[str, str], key: str) -> float | None:
+    """A finite number from the header, or None when absent or not a number."""
+    try:
+        value = float(header[key])
+    except (KeyError, ValueError):
+        return None
+    return value if np.isfinite(value) else None
 
 
 def _bbox(start: np.ndarray, end: np.ndarray, sel: np.ndarray) -> np.ndarray:
@@ -244,10 +279,14 @@ class GcodeReadout:
     def invariant_violations(self) -> list[str]:
         """Broken invariants, empty when the program is sound.
 
-        Z of extruding moves never decreases, no G0 travel moves material, and every
-        object's retractions and primes balance.
+        Z of extruding moves never decreases, no G0 travel moves material, every
+        object's retractions and primes balance, and every pneumatic bead is printed at the
+        speed that lays its planned cross-section.
         """
         problems = z_decrease_violations(self.moves) + travel_extrusion_violations(self.moves)
+        flow = header_float(self.header, "pneumatic_flow_mm3_s")
+        if flow is not None:
+            problems += pneumatic_speed_violations(self.moves, flow)
         for name, net in retract_balance_e(self.moves, self.object_names).items():
             if abs(net) > E_BALANCE_TOL:
                 problems.append(f"object '{name}': retractions and primes leave net E {net:+g}")

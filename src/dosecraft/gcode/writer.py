@@ -30,7 +30,14 @@ import numpy as np
 
 from dosecraft.errors import GcodeError
 from dosecraft.gcode.dialect import FirmwareDialect, resolve_dialect
-from dosecraft.gcode.fmt import fmt_exact, fmt_feed, fmt_mm, fmt_plain, quantize_mm
+from dosecraft.gcode.fmt import (
+    fmt_exact,
+    fmt_feed,
+    fmt_feed_fine,
+    fmt_mm,
+    fmt_plain,
+    quantize_mm,
+)
 from dosecraft.gcode.header import build_header, derived_header, header_lines
 from dosecraft.gcode.machine import _Machine
 from dosecraft.gcode.moves import (
@@ -147,6 +154,25 @@ def _write_path(m: _Machine, tm: _TabletMoves, j: int, z: int, feed: str, label:
     m.extrude(tm, j, feed)
 
 
+def _pneumatic_feed(m: _Machine, profile: PrinterProfile, mm3_per_mm: float,
+                    cache: dict[float, str], label: str) -> str:
+    """Feed (F text) at which the pneumatic flow lays `mm3_per_mm`; refuses a speed the
+    printer does not reach (faster than its travel speed)."""
+    if mm3_per_mm not in cache:
+        if not mm3_per_mm > 0:  # `_write_path` names the path
+            return fmt_feed(profile.print_speed_mm_s)
+        speed = m.flow.pneumatic_speed_mm_s(mm3_per_mm)
+        if speed > profile.travel_speed_mm_s:
+            raise GcodeError(
+                f"tablet '{label}': printer '{profile.id}' pneumatic flow "
+                f"{m.flow.pneumatic_flow_mm3_s:.4g} mm³/s needs {speed:.1f} mm/s to lay a "
+                f"{mm3_per_mm:.4g} mm³/mm bead, faster than its travel speed "
+                f"{profile.travel_speed_mm_s:g} mm/s; lower the pressure and recalibrate "
+                "pneumatic_flow_factor")
+        cache[mm3_per_mm] = fmt_feed_fine(speed)
+    return cache[mm3_per_mm]
+
+
 def write_gcode(plate: Plate | Sequence[PlacedTablet], profile: PrinterProfile,
                 formulation: Formulation, header: Mapping[str, str]) -> GcodeProgram:
     """Write the G-code for a plate of tablets.
@@ -223,6 +249,7 @@ def write_gcode(plate: Plate | Sequence[PlacedTablet], profile: PrinterProfile,
     )
     feeds = {f: fmt_feed(getattr(profile, f))
              for f in {"first_layer_speed_mm_s", "print_speed_mm_s", *ROLE_SPEED_FIELD.values()}}
+    pneumatic_feeds: dict[float, str] = {}  # bead mm³/mm → feed (pneumatic only)
     for n, (z, group) in enumerate(groupby(entries, key=lambda e: e[0])):
         m.emit(f";LAYER:{n}")
         if not profile.relative_e and n > 0:
@@ -234,8 +261,14 @@ def write_gcode(plate: Plate | Sequence[PlacedTablet], profile: PrinterProfile,
             speed = "first_layer_speed_mm_s" if li == 0 else None
             tm = moves[ti]
             for j in range(int(tm.layer_first[li]), int(tm.layer_first[li + 1])):
-                field = speed or ROLE_SPEED_FIELD.get(tm.paths[j].role, "print_speed_mm_s")
-                _write_path(m, tm, j, z, feeds[field], tablet.label)
+                path = tm.paths[j]
+                if dialect.extruder.uses_e_axis or path.role == ToolRole.TRAVEL:
+                    field = speed or ROLE_SPEED_FIELD.get(path.role, "print_speed_mm_s")
+                    feed = feeds[field]
+                else:  # the speed lays the bead: one speed per bead size, not per role
+                    feed = _pneumatic_feed(m, profile, path.mm3_per_mm, pneumatic_feeds,
+                                           tablet.label)
+                _write_path(m, tm, j, z, feed, tablet.label)
             if dialect.extruder.stop_flow_at_object_end:
                 m.stop_flow()
             m.emit(fw.object_end.format(**objects[ti]))

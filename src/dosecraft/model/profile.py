@@ -57,7 +57,10 @@ class PrinterProfile(BaseModel):
     pressure_off_gcode: str = ""
     pressure_dwell_ms: Annotated[int, Field(ge=0, le=10000)] = 0
     pneumatic_pressure_kpa: NonNegative | None = None
-    #: Calibrated deposited mm³ per mm of path ÷ nominal bead area (pneumatic only).
+    #: Pneumatic only: deposited mm³ per mm of path ÷ nominal bead area, measured at
+    #: `print_speed_mm_s` and the set pressure. With the bead area that fixes the paste's
+    #: volume flow (mm³/s); every bead is then printed at the speed that lays its own area
+    #: (see `slicer.flow.Flow.pneumatic_speed_mm_s`), not at the per-role speeds.
     pneumatic_flow_factor: Positive = 1.0
 
     plate_spacing_mm: Annotated[float, Field(ge=1, le=100)] = 5.0

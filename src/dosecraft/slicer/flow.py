@@ -42,15 +42,53 @@ class Flow:
     extruder : extruder kind.
     feed_diameter_mm : filament diameter or syringe bore (None for pneumatic).
     pneumatic_flow_factor : calibrated deposited volume ÷ nominal bead volume (pneumatic).
+    pneumatic_flow_mm3_s : the paste's volume flow at the set pressure (pneumatic; None
+        otherwise): factor × nominal bead area × the print speed it was measured at.
+    pneumatic_max_speed_mm_s : fastest bead (the profile's travel speed); at the set flow
+        it lays the thinnest bead the printer can make.
     """
 
     extruder: ExtruderKind
     feed_diameter_mm: float | None
     pneumatic_flow_factor: float = 1.0
+    pneumatic_flow_mm3_s: float | None = None
+    pneumatic_max_speed_mm_s: float | None = None
 
     @classmethod
     def from_profile(cls, profile: PrinterProfile) -> "Flow":
-        return cls(profile.extruder, profile.feed_diameter_mm, profile.pneumatic_flow_factor)
+        flow_mm3_s = None
+        if profile.extruder == ExtruderKind.PNEUMATIC:
+            # At a set pressure the paste leaves at a steady volume rate; the calibration
+            # measured it as a bead `factor` × nominal, laid at the print speed.
+            flow_mm3_s = (profile.pneumatic_flow_factor * profile.print_speed_mm_s
+                          * stadium_area_mm2(profile.line_width_mm, profile.layer_height_mm))
+        return cls(profile.extruder, profile.feed_diameter_mm, profile.pneumatic_flow_factor,
+                   flow_mm3_s, profile.travel_speed_mm_s if flow_mm3_s else None)
+
+    def laid_mm3_per_mm(self, planned_mm3_per_mm: float) -> float:
+        """What a bead planned at `planned_mm3_per_mm` really deposits per mm.
+
+        The planned value for E-axis extruders. A pneumatic bead thinner than the flow
+        can lay at the top speed is laid at that speed, so it deposits flow ÷ top speed;
+        the slicer records that, and the dose closure sees the real volume.
+        """
+        if self.pneumatic_flow_mm3_s is None or self.pneumatic_max_speed_mm_s is None:
+            return planned_mm3_per_mm
+        return max(planned_mm3_per_mm,
+                   self.pneumatic_flow_mm3_s / self.pneumatic_max_speed_mm_s)
+
+    def pneumatic_speed_mm_s(self, mm3_per_mm: float) -> float:
+        """Speed (mm/s) at which the pneumatic flow lays a bead of `mm3_per_mm` mm³/mm.
+
+        Pressure sets the volume flow, so the speed sets the bead: deposited mm³/mm =
+        flow ÷ speed. Every bead is printed at the speed that gives its planned area, which
+        is what makes path length × bead area the dose.
+        """
+        if self.pneumatic_flow_mm3_s is None:
+            raise ProfileError(f"extruder '{self.extruder}' is not pneumatic")
+        if not mm3_per_mm > 0:
+            raise ValueError(f"bead cross-section {mm3_per_mm} mm² must be positive")
+        return self.pneumatic_flow_mm3_s / mm3_per_mm
 
     @property
     def has_e_axis(self) -> bool:

@@ -35,7 +35,7 @@ from dosecraft.model.profile import PrinterProfile
 from dosecraft.model.toolpath import ExtrusionPath, Toolpath, ToolpathLayer
 from dosecraft.slicer.dedupe import line_cache, map_unique
 from dosecraft.slicer.fill_fit import FillJob, fit_fill
-from dosecraft.slicer.flow import width_for_area_mm
+from dosecraft.slicer.flow import Flow, width_for_area_mm
 from dosecraft.slicer.infill import InfillGenerator, infill_generator, rectilinear
 from dosecraft.slicer.medial import gap_beads
 from dosecraft.slicer.mesh_protocol import SliceableMesh
@@ -232,7 +232,9 @@ def slice_tablet(mesh: SliceableMesh, profile: PrinterProfile, infill: InfillStr
 
     Returns
     -------
-    Toolpath whose every layer deposits h × (solid area + density × sparse area).
+    Toolpath whose every layer deposits h × (solid area + density × sparse area), except
+    that a pneumatic printer's thinnest gap-fill beads carry what it really lays at its
+    top speed (`Flow.laid_mm3_per_mm`).
 
     Raises
     ------
@@ -241,6 +243,7 @@ def slice_tablet(mesh: SliceableMesh, profile: PrinterProfile, infill: InfillStr
     """
     plans = plan_layers(mesh, profile, infill.density, layer_height_mm)
     pattern = infill_generator(infill.pattern)
+    flow = Flow.from_profile(profile)  # pneumatic: beads thinner than it can lay get more
     at = np.zeros(2)
     hints: dict[tuple[bool, float], float] = {}
     layers: list[ToolpathLayer] = []
@@ -253,7 +256,8 @@ def slice_tablet(mesh: SliceableMesh, profile: PrinterProfile, infill: InfillStr
             factors = _flow_factors(plan, beads, targets)
             ordered, at = order_layer(beads, at)
             paths = tuple(ExtrusionPath(b.role, pts, b.width_mm,
-                                        b.mm3_per_mm * factors[b.group], b.closed)
+                                        flow.laid_mm3_per_mm(b.mm3_per_mm * factors[b.group]),
+                                        b.closed)
                           for b, pts in ordered)
             o = plan.outline
             layers.append(ToolpathLayer(o.index, o.z_mm, o.height_mm, paths))
