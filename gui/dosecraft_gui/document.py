@@ -10,8 +10,9 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from dosecraft.model.prescription import Prescription
-from dosecraft.pipeline import Job, JobResult, Stage, run_job
+from dosecraft.pipeline import JobResult, Stage
 from dosecraft_gui import resume
+from dosecraft_gui.jobs import run_prescription
 from dosecraft_gui.worker import Worker, start
 
 
@@ -88,7 +89,7 @@ class Document(QObject):
                 return resume.resume_gcode(base, rx, progress, cancelled)
         else:
             def task(progress, cancelled):  # type: ignore[no-untyped-def]
-                return run_job(Job(prescription=rx), progress, cancelled)
+                return run_prescription(rx, progress, cancelled)
         worker = Worker(task)
         worker.signals.progress.connect(
             lambda step, msg: self._on_progress(generation, step, msg))

@@ -28,8 +28,9 @@ from PySide6.QtWidgets import (
 
 from dosecraft.io.prescriptions import RowResult, read_prescriptions
 from dosecraft.model.prescription import Prescription
-from dosecraft.pipeline import Job, JobCancelled, JobResult, run_job
+from dosecraft.pipeline import JobCancelled, JobResult
 from dosecraft_gui import settings
+from dosecraft_gui.jobs import run_prescription
 from dosecraft_gui.worker import Worker, start
 
 COLUMNS = ("Row", "Rx ID", "Drug", "Target (mg)", "Status", "Dose error (%)", "Dose check",
@@ -158,7 +159,7 @@ class BatchPanel(QWidget):
                 if cancelled():
                     break
                 progress(index, f"running {rx.rx_id}")
-                result = run_job(Job(prescription=rx), cancel=cancelled)
+                result = run_prescription(rx, cancel=cancelled)
                 worker.emit_item((index, result))
                 done += 1
             return done

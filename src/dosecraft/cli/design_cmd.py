@@ -20,12 +20,14 @@ from dosecraft.cli.rx_options import (
     MeshOpt,
     PrinterOpt,
     QuantityOpt,
+    RecordsOpt,
     ReleaseOpt,
     RowOpt,
     RxIdOpt,
     ShapeOpt,
     TargetT80Opt,
     WeightOpt,
+    calibrated_factor,
     prescription_from_options,
     raw_prescription,
 )
@@ -47,6 +49,10 @@ def design_table(row: dict[str, Any]) -> Table:
     table.add_row("envelope volume", f"{design['volume_mm3']:.1f} mm³")
     table.add_row("deposited volume", f"{design['deposited_volume_mm3']:.1f} mm³")
     table.add_row("tablet mass", f"{design['mass_mg']:.1f} mg")
+    if row.get("mass_factor") is not None:
+        table.add_row("mass factor", f"{row['mass_factor']:.4g} ("
+                      + ("printer × formulation calibration" if row.get("mass_factor_source")
+                         == "records" else "formulation default; not calibrated") + ")")
     table.add_row("SA/V", f"{design['sa_v_per_mm']:.3f} mm⁻¹")
     check = row.get("dose_check") or {}
     for key, label in (("design_mg", "design dose"), ("toolpath_mg", "toolpath dose"),
@@ -88,6 +94,7 @@ def design(
     gcode_out: Annotated[Path | None, typer.Option(
         "-o", "--out", help="Write the verified G-code here (NAME.gcode, then "
         "NAME.plate2.gcode … when the tablets need several plates).")] = None,
+    records: RecordsOpt = None,
 ) -> None:
     """Design one tablet, from flags or from a row of a prescriptions file; with -o, write
     its verified G-code (only when every tablet's re-read dose passed the check)."""
@@ -107,8 +114,10 @@ def design(
     assert rx is not None
     from dosecraft.batch.rows import result_row
 
-    result = run_job(Job(prescription=rx))
+    factor = calibrated_factor(rx, records)
+    result = run_job(Job(prescription=rx, mass_factor=factor))
     out = result_row(1, result)
+    out["mass_factor_source"] = "records" if factor is not None else "formulation"
     if as_json:
         console.print_json(json.dumps(out))
     elif result.ok:

@@ -31,12 +31,14 @@ from dosecraft.cli.rx_options import (
     MeshOpt,
     PrinterOpt,
     QuantityOpt,
+    RecordsOpt,
     ReleaseOpt,
     RowOpt,
     RxIdOpt,
     ShapeOpt,
     TargetT80Opt,
     WeightOpt,
+    calibrated_factor,
     prescription_from_options,
     raw_prescription,
 )
@@ -262,6 +264,7 @@ def predict(
         "--formulary-dir", help="Formulary folder searched first (repeatable).")] = None,
     plot: PlotOpt = None,
     as_json: JsonOpt = False,
+    records: RecordsOpt = None,
 ) -> None:
     """Predict the release of the tablet a prescription gives, from its real geometry."""
     from dosecraft.pipeline import Job, Stage, run_job
@@ -279,7 +282,9 @@ def predict(
         fail(str(exc))
     # The release needs only the mesh and the toolpath: the pipeline stops there (no
     # G-code) and its own estimator runs here, at the resolution asked for.
+    # the same tablet a batch would print: sized with the calibrated mass factor
     result = run_job(Job(prescription=rx, until=Stage.TOOLPATH,
+                         mass_factor=calibrated_factor(rx, records),
                          formulary_dirs=tuple(str(p) for p in formulary_dir or ())))
     if result.error is not None:
         fail(str(result.error), code=2 if isinstance(result.error, INPUT_ERRORS) else 1)

@@ -11,7 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
+from dosecraft.cli.output import fail
 from dosecraft.errors import (
+    DosecraftError,
     FormularyError,
     InvalidPrescription,
     ProfileError,
@@ -42,6 +44,10 @@ QuantityOpt = Annotated[str, typer.Option(help="Number of tablets.")]
 RxIdOpt = Annotated[str, typer.Option(help="Prescription ID.")]
 FromOpt = Annotated[Path | None, typer.Option("--from", help="Prescriptions file.")]
 RowOpt = Annotated[str | None, typer.Option(help="rx_id of the row in --from.")]
+RecordsOpt = Annotated[Path | None, typer.Option(
+    "--records", help="Records database whose latest printer × formulation calibration "
+    "(mass factor) sizes the tablet, as in a batch (default: records.sqlite in the user "
+    "data folder).")]
 
 
 def raw_prescription(**flags: Any) -> dict[str, Any]:
@@ -104,3 +110,14 @@ def prescription_from_options(raw: dict[str, Any], from_file: Path | None,
         raise picked[0].error
     assert picked[0].prescription is not None
     return picked[0].prescription
+
+
+def calibrated_factor(rx: Prescription, records: Path | None) -> float | None:
+    """The recorded mass factor for the prescription's printer × formulation (None when
+    never calibrated); exits 1 naming the file when the records cannot be read."""
+    from dosecraft.records.calibrated import recorded_mass_factor
+
+    try:
+        return recorded_mass_factor(rx.printer, rx.formulation, records)
+    except DosecraftError as exc:
+        fail(f"records: {exc}", code=1)
