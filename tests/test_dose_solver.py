@@ -132,6 +132,21 @@ def test_formulation_limits(formulation, profile, changes, fragment):
         design_tablet(rx(**changes), formulation, profile, predictor=envelope_predictor)
 
 
+@pytest.mark.parametrize(("filament", "ok"), [(1.75, True), (1.7505, True), (1.76, False),
+                                               (1.78, False), (2.85, False)])
+def test_filament_must_match_the_printer_setting(formulation, profile, filament, ok):
+    # E = volume ÷ (π·d²/4): 1.78 mm filament sliced as 1.75 mm would be 3.4 % under-dosed
+    from dosecraft.dose.checks import check_prescription
+
+    form = Formulation(**{**formulation.model_dump(), "filament_diameter_mm": filament})
+    if ok:
+        check_prescription(rx(), form, profile)
+        return
+    with pytest.raises(InvalidPrescription, match=f"{filament:g} mm filament.*set for 1.75 "
+                                                  "mm: the dose would be off by"):
+        check_prescription(rx(), form, profile)
+
+
 def test_technology_mismatch(formulation, profile):
     sse = PrinterProfile(**{**profile.model_dump(), "technology": "sse", "id": "sse_test"})
     with pytest.raises(InvalidPrescription, match="is a SSE printer"):

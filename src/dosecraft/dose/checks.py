@@ -5,6 +5,7 @@ from dosecraft.model.enums import Technology
 from dosecraft.model.formulation import Formulation
 from dosecraft.model.prescription import Prescription
 from dosecraft.model.profile import PrinterProfile
+from dosecraft.slicer.flow import filament_mismatch
 
 
 def drug_matches(prescribed: str, formulated: str) -> bool:
@@ -67,13 +68,15 @@ def check_prescription(rx: Prescription, formulation: Formulation,
             f"printer '{profile.id}' is a {str(profile.technology).upper()} printer but "
             f"formulation '{formulation.id}' needs {str(formulation.technology).upper()}; "
             "choose a matching printer", field="printer", value=rx.printer)
-    if (formulation.technology == Technology.FDM and formulation.filament_diameter_mm
-            and profile.feed_diameter_mm
-            and abs(formulation.filament_diameter_mm - profile.feed_diameter_mm) > 0.05):
+    e_error = (filament_mismatch(formulation.filament_diameter_mm, profile.feed_diameter_mm)
+               if formulation.technology == Technology.FDM else None)
+    if e_error is not None:
         raise InvalidPrescription(
-            f"formulation '{formulation.id}' is {formulation.filament_diameter_mm} mm "
-            f"filament but printer '{profile.id}' takes {profile.feed_diameter_mm} mm",
-            field="printer", value=rx.printer)
+            f"formulation '{formulation.id}' is {formulation.filament_diameter_mm:g} mm "
+            f"filament but printer '{profile.id}' is set for {profile.feed_diameter_mm:g} mm: "
+            f"the dose would be off by {e_error:+.1%}; choose a printer profile whose "
+            "feed_diameter_mm is the filament's measured diameter", field="printer",
+            value=rx.printer)
     field, value = _dose_field(rx)
     dose = rx.unit_dose_mg
     per_kg_note = f" ({value} mg/kg × {rx.weight_kg} kg)" if field == "dose_mg_per_kg" else ""

@@ -21,7 +21,6 @@ element for element, so the text is the same byte for byte as writing each path 
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -51,6 +50,7 @@ from dosecraft.gcode.plate import PlacedTablet, Plate, toolpath_footprint
 from dosecraft.model.enums import ToolRole
 from dosecraft.model.formulation import Formulation
 from dosecraft.model.profile import PrinterProfile
+from dosecraft.slicer.flow import filament_mismatch
 
 #: Profile speed (mm/s) used for each role after the first layer.
 ROLE_SPEED_FIELD: dict[ToolRole, str] = {
@@ -203,13 +203,13 @@ def write_gcode(plate: Plate | Sequence[PlacedTablet], profile: PrinterProfile,
                          f"printer '{profile.id}' prints {profile.technology}")
     dialect = resolve_dialect(profile)
     fil = formulation.filament_diameter_mm
-    if dialect.extruder.feed_is_filament and fil is not None and not math.isclose(
-            fil, profile.feed_diameter_mm or 0.0, rel_tol=1e-9):
+    e_error = (filament_mismatch(fil, profile.feed_diameter_mm)
+               if dialect.extruder.feed_is_filament else None)
+    if e_error is not None:  # the same rule as the prescription check, for direct callers
         raise GcodeError(
             f"formulation '{formulation.id}' filament is {fil:g} mm but printer "
             f"'{profile.id}' feed_diameter_mm is {profile.feed_diameter_mm:g} mm: E would be "
-            f"off by {((profile.feed_diameter_mm or 0.0) / fil) ** 2 - 1:+.1%}; make them agree"
-        )
+            f"off by {e_error:+.1%}; make them agree")
     m = _Machine(profile, dialect)
     shared: dict[int, _TabletPoints] = {}  # copies of a tablet share one toolpath
     for t in plate:

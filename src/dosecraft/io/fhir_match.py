@@ -9,6 +9,7 @@ from typing import Any
 from dosecraft.dose.checks import drug_matches
 from dosecraft.errors import DosecraftError
 from dosecraft.io.fhir_map import EXT_FORMULATION, _EntryError
+from dosecraft.slicer.flow import filament_mismatch
 
 
 def _drug_part(name: str) -> str:
@@ -62,9 +63,8 @@ class FormularyMatcher:
                               f"formulary is for it (drugs: {', '.join(known)}); add the "
                               f"extension {EXT_FORMULATION} to name one")
         profile = load_profile(printer)
-        fits = [f for f in candidates if f.technology == profile.technology and not (
-            f.filament_diameter_mm and profile.feed_diameter_mm
-            and abs(f.filament_diameter_mm - profile.feed_diameter_mm) > 0.05)]
+        fits = [f for f in candidates if f.technology == profile.technology
+                and filament_mismatch(f.filament_diameter_mm, profile.feed_diameter_mm) is None]
         listed = ", ".join(f"{f.id} ({f.technology})" for f in candidates)
         if not fits:
             raise _EntryError(f"no formulation of {candidates[0].drug!r} prints on printer "

@@ -6,6 +6,7 @@ One place for: volume per mm of path (stadium model), and how much E a volume ta
 import math
 from dataclasses import dataclass
 
+from dosecraft.constants import FILAMENT_DIAMETER_REL_TOL
 from dosecraft.errors import ProfileError
 from dosecraft.model.enums import ExtruderKind
 from dosecraft.model.profile import PrinterProfile
@@ -31,6 +32,17 @@ def width_for_area_mm(area_mm2: float, height_mm: float) -> float:
     if area_mm2 >= disc:
         return (area_mm2 - disc) / height_mm + height_mm
     return 4.0 * area_mm2 / (math.pi * height_mm)
+
+
+def filament_mismatch(filament_mm: float | None, feed_mm: float | None) -> float | None:
+    """Relative E (and dose) error of slicing `filament_mm` filament with the printer's
+    `feed_mm` setting, when it is beyond `constants.FILAMENT_DIAMETER_REL_TOL`; else None
+    (also when either diameter is unknown)."""
+    if not filament_mm or not feed_mm:
+        return None
+    if math.isclose(filament_mm, feed_mm, rel_tol=FILAMENT_DIAMETER_REL_TOL):
+        return None
+    return (feed_mm / filament_mm) ** 2 - 1.0
 
 
 @dataclass(frozen=True)
