@@ -78,9 +78,10 @@ class Actions:
         self.w.addToolBar(tools)
         self.recent_menu.aboutToShow.connect(self._fill_recent)
 
-    def update_enabled(self, result: JobResult | None) -> None:
-        """Exports need a successful result (the G-code one a verified dose)."""
-        ok = result is not None and result.ok
+    def update_enabled(self) -> None:
+        """Exports need a successful result of exactly the form's prescription, with no
+        job running (a file must never hold another dose than the form shows)."""
+        ok = self.w.current_result() is not None
         for a in self.result_actions:
             a.setEnabled(ok)
 
@@ -139,8 +140,14 @@ class Actions:
     # -- exports ------------------------------------------------------------------------
 
     def _result(self) -> JobResult | None:
-        r = self.w.document.result
-        return r if r is not None and r.ok else None
+        """The result to export, or None (and why) when it is not the form's."""
+        r = self.w.current_result()
+        if r is None and self.w.document.result is not None:
+            QMessageBox.information(
+                self.w, "Compute first", "The figures shown are not for the prescription in "
+                "the form (it changed, is incomplete, or is being computed). Press Compute "
+                "and export when the dose check has passed.")
+        return r
 
     def _save_path(self, title: str, name: str, filt: str) -> str:
         path, _ = QFileDialog.getSaveFileName(self.w, title, str(Path(settings.last_dir())

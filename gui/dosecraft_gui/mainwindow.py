@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 
 from dosecraft.model.prescription import Prescription
 from dosecraft.pipeline import JobResult, Stage
-from dosecraft_gui import __version__, settings
+from dosecraft_gui import __version__, settings, validation
 from dosecraft_gui.actions import Actions
 from dosecraft_gui.document import Document
 from dosecraft_gui.panels.batch import BatchPanel
@@ -182,6 +182,7 @@ class MainWindow(QMainWindow):
     def _edited(self) -> None:
         if self.document.result is not None:
             self.dose.show_stale()
+        self.actions.update_enabled()
         if self.form.auto_update.isChecked():
             self.auto_timer.start()
 
@@ -200,6 +201,7 @@ class MainWindow(QMainWindow):
             self.dose.show_invalid()
 
     def _busy(self, busy: bool) -> None:
+        self.actions.update_enabled()
         self.busy_bar.setVisible(busy)
         self.form.compute_button.setText("Computing…" if busy else "Compute")
         if not busy:
@@ -214,9 +216,21 @@ class MainWindow(QMainWindow):
         QMessageBox.critical(self, "Internal error", "The computation failed with an "
                              f"internal error. Please report it.\n\n{trace}")
 
+    def current_result(self) -> JobResult | None:
+        """The shown result when it is successful, no job runs, and it was computed for
+        exactly the prescription in the form; otherwise None."""
+        result = self.document.result
+        if result is None or not result.ok or self.document.busy:
+            return None
+        try:  # quietly: the form shows its errors when it is computed, not on each key
+            rx = validation.validate(self.form.raw())
+        except validation.PrescriptionErrors:
+            return None
+        return result if rx == result.prescription else None
+
     def result_changed(self, result: JobResult | None) -> None:
         """Show a result in every panel and enable what it allows."""
-        self.actions.update_enabled(result)
+        self.actions.update_enabled()
         if result is None:
             return
         self.preview.set_result(result)

@@ -170,3 +170,37 @@ def test_json_open_and_save(qtbot, window, small_rx, tmp_path) -> None:
     assert window.form.raw()["dose_mg"] == "40"
     assert window.document.result.prescription == small_rx
     assert settings.recent_files("prescription") == [str(path.resolve())]
+
+
+def test_exports_only_for_the_prescription_in_the_form(qtbot, window, small_raw,
+                                                       monkeypatch) -> None:
+    # a file must never hold another dose than the form: after an edit, with an invalid
+    # form, or while a new job runs, the exports are off and the old figures greyed out
+    from PySide6.QtWidgets import QMessageBox
+
+    window.form.auto_update.setChecked(False)
+    _fill(qtbot, window, small_raw)
+    _compute(qtbot, window)
+    assert window.actions.gcode.isEnabled() and not window.dose.dimmed
+
+    _type(qtbot, window, "dose_mg", "45")
+    assert not window.actions.gcode.isEnabled()
+    assert window.dose.dimmed and "previous input" in window.dose.figures.title()
+    told = []
+    monkeypatch.setattr(QMessageBox, "information", lambda *a: told.append(a[2]))
+    window.actions.export_gcode()  # a shortcut or menu could still reach it
+    assert told and "not for the prescription in the form" in told[0]
+
+    _type(qtbot, window, "dose_mg", "-50")
+    assert not window.actions.gcode.isEnabled()
+
+    _type(qtbot, window, "dose_mg", small_raw["dose_mg"])  # back to what was computed
+    assert window.actions.gcode.isEnabled()
+
+    _type(qtbot, window, "dose_mg", "45")
+    with qtbot.waitSignal(window.document.busy_changed, timeout=JOB_TIMEOUT_MS):
+        window.compute()
+    assert window.document.busy and not window.actions.gcode.isEnabled()
+    qtbot.waitUntil(lambda: not window.document.busy, timeout=JOB_TIMEOUT_MS)
+    assert window.actions.gcode.isEnabled() and not window.dose.dimmed
+    assert abs(float(window.dose.figure_cells["gcode"][0].text()) - 45.0) < 0.45

@@ -74,6 +74,7 @@ class DoseCheckPanel(QWidget):
                 grid.addWidget(cell, row, col)
             self.figure_cells[key] = cells  # type: ignore[assignment]
         layout.addWidget(figures)
+        self.figures = figures
 
         facts = QGroupBox("Tablet")
         fgrid = QGridLayout(facts)
@@ -87,6 +88,7 @@ class DoseCheckPanel(QWidget):
             fgrid.addWidget(cell, row, 1)
             self.fact_cells[key] = cell
         layout.addWidget(facts)
+        self.facts = facts
 
         self.notes = QLabel()
         self.notes.setWordWrap(True)
@@ -103,21 +105,38 @@ class DoseCheckPanel(QWidget):
         self.banner.setText(text)
         self.banner.setStyleSheet(BANNER_QSS.format(bg=colour))
 
+    def _dim(self, previous: bool) -> None:
+        """Grey the figures out when they belong to another input than the form's (a
+        PASS of the previous prescription must not read as this one's)."""
+        for widget in (self.summary, self.figures, self.facts, self.notes):
+            widget.setEnabled(not previous)
+        self.figures.setTitle("Dose per tablet" + (" — previous input" if previous else ""))
+        self.facts.setTitle("Tablet" + (" — previous input" if previous else ""))
+
+    @property
+    def dimmed(self) -> bool:
+        """True while the figures shown are not the form's."""
+        return not self.figures.isEnabled()
+
     def show_busy(self, message: str) -> None:
         """A job is running; the figures below are the previous ones."""
         self._set_banner(f"Computing… {message}", "#6b7280")
+        self._dim(True)
 
     def show_stale(self) -> None:
         """The form changed since these figures were computed."""
         self._set_banner("Inputs changed — press Compute", "#6b7280")
+        self._dim(True)
 
     def show_invalid(self) -> None:
         """The form does not validate; nothing was computed."""
         self._set_banner("Fix the prescription (see the form)", FAIL_RED)
+        self._dim(True)
 
     def show_crash(self) -> None:
         """The job raised an internal error (a bug); nothing is verified."""
         self._set_banner("✘  Internal error — nothing verified", FAIL_RED)
+        self._dim(True)
 
     @property
     def verdict(self) -> str:
@@ -141,6 +160,7 @@ class DoseCheckPanel(QWidget):
         notes = [f"⚠ {w}" for w in result.warnings]
         self.notes.setText("\n".join(notes))
         self.notes.setVisible(bool(notes))
+        self._dim(False)
 
     # -- filling ------------------------------------------------------------------------
 

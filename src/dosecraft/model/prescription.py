@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from dosecraft import constants as C
 from dosecraft.model.enums import ReleaseKind, ShapeKind
+from dosecraft.number_text import comma_problem
 
 #: The CSV columns, in order (header names exact).
 PRESCRIPTION_COLUMNS: tuple[str, ...] = (
@@ -74,8 +75,9 @@ def _parse_number(field: str, raw: Any) -> Any:
                 f"'{text}' is not a plain number (it ends in '{unit}'); write only the "
                 f"number in {field}"
             )
-        if re.fullmatch(r"[-+]?\d+,\d+", text):
-            raise ValueError(f"'{text}' uses a decimal comma; write it with a point")
+        problem = comma_problem(text)
+        if problem is not None:
+            raise ValueError(problem)
         raise ValueError(f"'{text}' is not a number")
     if math.isnan(value) or math.isinf(value):
         raise ValueError(f"{value} is not a finite number")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from dosecraft.constants import RX_ID_PATTERN
+from dosecraft.number_text import comma_problem
 from dosecraft.qc.errors import QCError
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("tablet_id", "rx_id", "mass_mg")
@@ -30,7 +31,6 @@ CONTENT_MAX_PCT = 200.0
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
 _ID_RE = re.compile(RX_ID_PATTERN)
-_DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,9 @@ def _number(text: str, field: str) -> float:
     t = text.strip()
     if not t:
         raise ValueError("is empty")
-    if _DECIMAL_COMMA.match(t):
-        raise ValueError("uses a decimal comma; write it with a point")
+    problem = comma_problem(t)
+    if problem is not None:
+        raise ValueError(problem.replace(f"'{t}' ", "", 1))  # the caller names the cell
     try:
         value = float(t)
     except ValueError:

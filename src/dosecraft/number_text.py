@@ -1,0 +1,26 @@
+"""What is wrong with a number typed with a comma, said so a user can fix it.
+
+``2,5`` is a decimal comma (2.5). ``1,000`` is ambiguous: a thousand in English, one in
+most of Europe; guessing either way can be a 1000× dosing slip, so neither is accepted.
+"""
+
+import re
+
+_ONE_GROUP = re.compile(r"[-+]?\d{1,3},\d{3}")
+_GROUPS = re.compile(r"[-+]?\d{1,3}(,\d{3}){2,}")
+_DECIMAL = re.compile(r"[-+]?\d+,\d+")
+
+
+def comma_problem(text: str) -> str | None:
+    """Why `text` (already stripped) is not accepted as a number, when a comma is the
+    reason; None when it has no such comma."""
+    if _ONE_GROUP.fullmatch(text):
+        return (f"'{text}' is ambiguous: a thousands separator ({text.replace(',', '')}) or "
+                f"a decimal comma ({text.replace(',', '.')})? write the number without a "
+                "comma, with a point for decimals")
+    if _GROUPS.fullmatch(text):
+        return (f"'{text}' uses thousands separators; write it as {text.replace(',', '')} "
+                "if that is the number meant")
+    if _DECIMAL.fullmatch(text):
+        return f"'{text}' uses a decimal comma; write it with a point ({text.replace(',', '.')})"
+    return None
