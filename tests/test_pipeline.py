@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from dosecraft.io.prescriptions import parse_row
+from dosecraft.model.prescription import Prescription
 from dosecraft.pipeline import Job, JobCancelled, Stage, resume_stage, run_job
 
 RX = {"rx_id": "PIPE-1", "drug": "paracetamol", "dose_mg": "40",
@@ -68,3 +69,19 @@ def test_immediate_release_wish_with_a_slow_prediction_warns():
     assert any("immediate release was asked for" in w for w in result.warnings)
     sustained = run_job(Job(prescription=slow.model_copy(update={"release": "sustained"})))
     assert not any("immediate release was asked for" in w for w in sustained.warnings)
+
+
+def test_sustained_release_wish_with_a_fast_prediction_warns():
+    """Paracetamol in PVA at 30 % infill reaches 80 % in about half an hour: a sustained
+    wish gets a warning naming the t80 and what to change; an immediate wish does not."""
+    from dosecraft import constants as C
+
+    rx = Prescription(rx_id="SR-1", drug="paracetamol", dose_mg=60,
+                      formulation="paracetamol_pva_fdm", printer="generic_fdm_175",
+                      release="sustained", infill=0.3)
+    result = run_job(Job(prescription=rx))
+    assert result.ok and result.release.t80_min < C.SUSTAINED_RELEASE_T80_MIN
+    (warning,) = [w for w in result.warnings if "sustained release was asked" in w]
+    assert f"{result.release.t80_min:.0f} min" in warning and "target_t80_min" in warning
+    immediate = run_job(Job(prescription=rx.model_copy(update={"release": "immediate"})))
+    assert not any("sustained release was asked" in w for w in immediate.warnings)

@@ -40,3 +40,7 @@ MESH_AGREEMENT = 0.005
 #: within 30–60 min (USP <711> default Q at 45 min; FDA dissolution guidance, 1997); a
 #: tablet predicted to need longer is not what an "immediate" prescription expects.
 IMMEDIATE_RELEASE_T80_MIN = 45.0
+#: Extended-release specifications reach their last stage (≥ 75–80 % dissolved) after
+#: hours, typically 8 h or more (USP <711> extended-release acceptance tables); a tablet
+#: predicted to reach 80 % within 2 h releases like an immediate one, whatever was asked.
+SUSTAINED_RELEASE_T80_MIN = 120.0

@@ -234,4 +234,11 @@ def _release_stage(result: JobResult, formulation: Formulation) -> JobResult:
             f"release tablets typically reach 80 % within {C.IMMEDIATE_RELEASE_T80_MIN:g} "
             f"min): formulation '{formulation.id}' releases slowly; check the release wish "
             "or choose a faster-releasing formulation")
+    if (result.prescription.release == ReleaseKind.SUSTAINED and t80 is not None
+            and t80 < C.SUSTAINED_RELEASE_T80_MIN):
+        warnings.append(
+            f"sustained release was asked for, but the predicted t80 is {t80:.0f} min "
+            f"(below {C.SUSTAINED_RELEASE_T80_MIN:g} min, which is immediate-like): give a "
+            "target t80 (target_t80_min) so the tablet is designed for it, raise the "
+            "infill towards 1, or choose a slower-releasing formulation")
     return replace(result, release=estimate, warnings=result.warnings + tuple(warnings))
