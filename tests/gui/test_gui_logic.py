@@ -21,7 +21,7 @@ def test_errors_name_each_field(small_raw) -> None:
     errors = info.value.errors
     assert set(errors) == {"rx_id", "dose_mg", "quantity"}
     assert "dose_mg_per_kg" in errors["dose_mg"]
-    assert "greater than or equal to 1" in errors["quantity"]
+    assert "must be at least 1 tablets" in errors["quantity"]
 
 
 def test_whole_prescription_errors_are_general(small_raw) -> None:

@@ -53,6 +53,37 @@ PATTERN_HINTS: dict[str, str] = {
 }
 
 
+#: Unit, and what the lower and the upper limit mean, for the numeric fields' range errors
+#: (pydantic would say only "Input should be less than or equal to 5000").
+RANGE_HINTS: dict[str, tuple[str, str, str]] = {
+    "dose_mg": ("mg", "a dose per tablet", "per tablet; more is likely a unit slip (g, µg?) "
+                                           "or belongs on several tablets"),
+    "dose_mg_per_kg": ("mg/kg", "a dose per kg", "per tablet; more is likely a unit slip"),
+    "weight_kg": ("kg", "a premature neonate", "a bariatric adult"),
+    "age_years": ("years", "", ""),
+    "target_t80_min": ("min", "time to 80 % released", "24 h"),
+    "infill": ("", "10 % infill; below it a tablet does not hold together",
+               "solid; infill is a fraction: 0.3 = 30 %"),
+    "quantity": ("tablets", "", "one run of a prescription"),
+}
+_RANGE_WORDS = {"greater_than": ("more than", "gt"), "greater_than_equal": ("at least", "ge"),
+                "less_than": ("less than", "lt"), "less_than_equal": ("at most", "le")}
+
+
+def _range_message(field: str, err: Mapping[str, Any]) -> str | None:
+    """'must be at most 5000 mg (per tablet; …)' for a numeric range error, else None."""
+    words = _RANGE_WORDS.get(str(err.get("type")))
+    if words is None or field not in RANGE_HINTS:
+        return None
+    limit = (err.get("ctx") or {}).get(words[1])
+    if limit is None:
+        return None
+    unit, low, high = RANGE_HINTS[field]
+    note = low if words[1] in ("gt", "ge") else high
+    return (f"must be {words[0]} {limit:g}{' ' + unit if unit else ''}"
+            + (f" ({note})" if note else ""))
+
+
 def format_validation_error(exc: ValidationError, row: int | None,
                             raw: Mapping[str, Any]) -> InvalidPrescription:
     """Turn pydantic's errors into one message naming each field and its value."""
@@ -64,6 +95,7 @@ def format_validation_error(exc: ValidationError, row: int | None,
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         if err.get("type") == "string_pattern_mismatch" and field in PATTERN_HINTS:
             msg = PATTERN_HINTS[field]
+        msg = _range_message(field, err) or msg
         if err.get("type") == "missing":  # pydantic's input is then the whole row
             msg = "not given; " + PATTERN_HINTS.get(field, "it is required")
             errors.append((field, None, msg))
