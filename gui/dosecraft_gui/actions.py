@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QToolBar
 
+from dosecraft.errors import DosecraftError
 from dosecraft.pipeline import JobResult
 from dosecraft_gui import __version__, export, settings, validation
 from dosecraft_gui.dialogs import SendDialog, WorksheetDialog
@@ -232,13 +233,23 @@ class Actions:
             for k, f in enumerate(files):
                 progress(k, f"uploading {f.name}")
                 # Only the first plate can start; the others wait on the printer.
-                statuses.append(send_gcode(printer, f, start=start_print and k == 0))
-            return statuses
+                try:
+                    statuses.append(send_gcode(printer, f, start=start_print and k == 0))
+                except DosecraftError as exc:  # offline, refused, ...: say so, plainly
+                    return exc, statuses
+            return None, statuses
+
+        def finished(outcome) -> None:  # type: ignore[no-untyped-def]
+            error, st = outcome
+            sent = f"Sent {len(st)} plate(s) to {name}" + (f": {st[-1].state}" if st else "")
+            if error is None:
+                QMessageBox.information(self.w, "Sent", sent)
+            else:
+                QMessageBox.warning(self.w, "Send failed", str(error)
+                                    + (f"\n\n{sent} before this." if st else ""))
 
         worker = Worker(task)
-        worker.signals.finished.connect(
-            lambda st: QMessageBox.information(self.w, "Sent", f"Sent {len(st)} plate(s) to "
-                                               f"{name}: {st[-1].state if st else ''}"))
+        worker.signals.finished.connect(finished)
         worker.signals.failed.connect(
             lambda tb: QMessageBox.warning(self.w, "Send failed", tb.strip().splitlines()[-1]))
         self._send_worker = worker

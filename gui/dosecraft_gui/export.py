@@ -26,6 +26,19 @@ class ExportError(ValueError):
     """The result has nothing to export of the asked kind (e.g. a failed job)."""
 
 
+def _output_file(path: str | os.PathLike, suffixes: tuple[str, ...]) -> Path:
+    """`path` as a new file of one of `suffixes`, in a folder that exists; else an error
+    naming what to choose (a file dialog can return a folder or any name typed)."""
+    out = Path(path).expanduser()
+    if out.is_dir():
+        raise ExportError(f"'{out}' is a folder; give a file name ending in {suffixes[0]}")
+    if not out.parent.is_dir():
+        raise ExportError(f"folder '{out.parent}' does not exist; create it first")
+    if out.suffix.lower() not in suffixes:
+        raise ExportError(f"'{out.name}' does not end in {' or '.join(suffixes)}")
+    return out
+
+
 def export_gcode(result: JobResult, path: str | os.PathLike) -> list[Path]:
     """Write every plate's G-code; returns the files written (one per plate)."""
     if not result.ok or not result.plates:
@@ -38,7 +51,7 @@ def export_mesh(result: JobResult, path: str | os.PathLike) -> Path:
     """Write the tablet solid as STL or 3MF, by the file's suffix."""
     if result.mesh is None:
         raise ExportError("there is no tablet solid to export: compute the prescription")
-    suffix = Path(path).suffix.lower()
+    suffix = _output_file(path, (".stl", ".3mf")).suffix.lower()
     if suffix == ".stl":
         return export_stl(result.mesh, path)
     if suffix == ".3mf":
@@ -81,4 +94,4 @@ def batch_info(result: JobResult, operator: str, lot: str = "",
 
 def export_worksheet(result: JobResult, path: str | os.PathLike, info: BatchInfo) -> Path:
     """Write the compounding worksheet PDF of one prescription."""
-    return write_worksheet(path, info, [worksheet_row(result)])
+    return write_worksheet(_output_file(path, (".pdf",)), info, [worksheet_row(result)])

@@ -28,11 +28,12 @@ from dosecraft_gui.view3d import Preview3D
 
 #: Wait this long after the last keystroke before an automatic recompute.
 AUTO_DELAY_MS = 700
-#: The prescription shown on first start and in screenshots without --rx.
+#: The prescription shown on first start and in screenshots without --rx. Shape and infill
+#: are left to dosecraft (a pre-filled choice would cap every dose the user types).
 DEFAULT_RX: dict[str, str] = {
     "rx_id": "RX-DEMO-0001", "patient_ref": "PT-DEMO", "drug": "paracetamol",
     "dose_mg": "60", "formulation": "paracetamol_pva_fdm", "printer": "generic_fdm_175",
-    "shape": "caplet", "release": "immediate", "infill": "0.3", "quantity": "10",
+    "shape": "", "release": "immediate", "infill": "", "quantity": "10",
 }
 STAGE_WORDS = {Stage.DESIGN: "designing", Stage.TOOLPATH: "slicing",
                Stage.GCODE: "writing G-code", Stage.RELEASE: "estimating release"}

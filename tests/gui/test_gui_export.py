@@ -49,3 +49,32 @@ def test_failed_result_exports_nothing(tmp_path: Path, small_result) -> None:
         export.export_gcode(failed, tmp_path / "x.gcode")
     with pytest.raises(export.ExportError):
         export.export_mesh(replace(small_result, mesh=None), tmp_path / "x.obj")
+
+
+@pytest.mark.parametrize(("name", "fragment"), [
+    ("folder", "is a folder; give a file name"),
+    ("missing/t.gcode", "does not exist; create it first"),
+    ("t.stl", "does not end in .gcode"),
+])
+def test_gcode_export_refuses_paths_that_would_mislead(tmp_path: Path, small_result,
+                                                       name: str, fragment: str) -> None:
+    (tmp_path / "folder").mkdir()
+    with pytest.raises((OSError, ValueError), match=fragment):
+        export.export_gcode(small_result, tmp_path / name)
+    assert not (tmp_path / "missing").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
+
+
+@pytest.mark.parametrize(("kind", "name", "fragment"), [
+    ("mesh", "folder", "is a folder"), ("mesh", "t.gcode", "does not end in .stl or .3mf"),
+    ("worksheet", "missing/w.pdf", "does not exist"), ("worksheet", "w.txt", "end in .pdf"),
+])
+def test_mesh_and_worksheet_exports_check_their_paths(tmp_path: Path, small_result, kind: str,
+                                                      name: str, fragment: str) -> None:
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(export.ExportError, match=fragment):
+        if kind == "mesh":
+            export.export_mesh(small_result, tmp_path / name)
+        else:
+            export.export_worksheet(small_result, tmp_path / name,
+                                    export.batch_info(small_result, "J. Doe"))

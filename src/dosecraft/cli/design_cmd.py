@@ -131,8 +131,9 @@ def design(
             fail("the dose check did not pass; no G-code written", code=1)
         try:
             files = save_plates(result.plates, gcode_out.expanduser())
-        except OSError as exc:
-            fail(f"cannot write '{gcode_out}': {exc.strerror or exc}")
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            fail(f"cannot write '{gcode_out}': {reason}")
         for file in files:
             (err_console if as_json else console).print(f"G-code: {file}", highlight=False)
 

@@ -278,6 +278,19 @@ def _make_design(rx: Prescription, formulation: Formulation, profile: PrinterPro
     )
 
 
+def _prescribed_limits(rx: Prescription) -> str:
+    """' with the prescribed infill 0.3 (leave … empty to let dosecraft choose)', naming the
+    prescription's own choices that cap the tablet, or ''."""
+    fixed = [f"{name} {value}" for name, value in (
+        ("infill", None if rx.infill is None or rx.infill >= 1 else f"{rx.infill:g}"),
+        ("shape", None if rx.shape is None else rx.shape.value)) if value is not None]
+    if not fixed:
+        return ""
+    names = " and ".join(f.split()[0] for f in fixed)
+    return (f" with the prescribed {' and '.join(fixed)} (leave {names} empty to let "
+            "dosecraft choose)")
+
+
 def _infeasible_message(rx: Prescription, formulation: Formulation, band: SizeBand,
                         fits: list[_Fit], required_mm3: float) -> str:
     per_mm3 = formulation.drug_mg_per_mm3
@@ -294,7 +307,7 @@ def _infeasible_message(rx: Prescription, formulation: Formulation, band: SizeBa
         units = math.ceil(target / max_dose)
         head = (f"dose {target:g} mg does not fit one tablet of '{formulation.id}' {where}: "
                 f"the largest fitting tablet ({largest.family.kind.value}) holds "
-                f"{max_dose:.4g} mg. ")
+                f"{max_dose:.4g} mg{_prescribed_limits(rx)}. ")
         # a split is only advice when each unit is itself printable
         min_unit = max(formulation.min_dose_per_unit_mg, smallest.min_volume_mm3 * per_mm3)
         if target / units >= min_unit:

@@ -76,9 +76,42 @@ def plate_paths(path: str | os.PathLike, plates: int) -> list[Path]:
             else first.with_name(f"{stem}.plate{k}{suffix}") for k in range(1, plates + 1)]
 
 
+#: What a G-code file may be called (an empty suffix gets ``.gcode``).
+GCODE_SUFFIXES = (".gcode", ".gco", ".g", "")
+
+
+def check_gcode_path(path: str | os.PathLike) -> Path:
+    """`path` as a G-code file to write, or an error saying what to choose instead.
+
+    Raises
+    ------
+    IsADirectoryError, FileNotFoundError
+        It names a folder, or its folder does not exist (nothing is created).
+    ValueError
+        Its suffix is not a G-code one (``tablet.stl`` would hold G-code).
+    """
+    out = Path(path).expanduser()
+    if out.is_dir():
+        raise IsADirectoryError(f"'{out}' is a folder; give a file name such as "
+                                f"'{out / 'tablet.gcode'}'")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"folder '{out.parent}' does not exist; create it first")
+    if out.suffix.lower() not in GCODE_SUFFIXES:
+        raise ValueError(f"'{out.name}' does not end in .gcode; G-code written under another "
+                         f"type's name would be mistaken for it (use '{out.stem}.gcode')")
+    return out
+
+
 def save_plates(plates: Sequence[WrittenPlate], path: str | os.PathLike) -> list[Path]:
-    """Write each plate's verified program atomically (`plate_paths` names); the files."""
+    """Write each plate's verified program atomically (`plate_paths` names); the files.
+
+    Raises
+    ------
+    OSError, ValueError
+        See `check_gcode_path`; or the file cannot be written.
+    """
     from dosecraft.io.atomic import write_atomic
 
+    path = check_gcode_path(path)
     return [write_atomic(p, plate.program.text)
             for p, plate in zip(plate_paths(path, len(plates)), plates, strict=True)]
