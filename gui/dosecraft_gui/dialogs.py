@@ -33,9 +33,14 @@ class WorksheetDialog(QDialog):
         self.operator.setPlaceholderText("your name (required)")
         self.lot = QLineEdit()
         self.lot.setPlaceholderText("lot of the loaded material (recommended)")
-        self.expiry = QDateEdit(QDate.currentDate().addMonths(6))
-        self.expiry.setCalendarPopup(True)
+        # No suggested date: the expiry is read off the lot's label, never invented. The
+        # minimum date stands for "not entered" and shows as such.
+        self.expiry = QDateEdit()
         self.expiry.setDisplayFormat("yyyy-MM-dd")
+        self.expiry.setMinimumDate(QDate(2000, 1, 1))
+        self.expiry.setSpecialValueText("not entered (from the lot label)")
+        self.expiry.setDate(self.expiry.minimumDate())
+        self.expiry.setCalendarPopup(True)
         form.addRow(QLabel(f"Formulation <b>{formulation}</b>"))
         form.addRow("Operator", self.operator)
         form.addRow("Formulation lot", self.lot)
@@ -51,14 +56,24 @@ class WorksheetDialog(QDialog):
             self.operator.setFocus()
             self.operator.setStyleSheet("border: 1px solid #b3261e;")
             return
+        if self.lot.text().strip() and self._expiry() is None:
+            self.expiry.setFocus()  # a lot without its expiry would print as "in date"
+            self.expiry.setStyleSheet("border: 1px solid #b3261e;")
+            self.expiry.setToolTip("enter the expiry printed on the lot's label")
+            return
         settings.put("worksheet/operator", self.operator.text().strip())
         self.accept()
 
-    def values(self) -> dict[str, Any]:
-        """operator, lot and expiry (a `datetime.date`)."""
+    def _expiry(self) -> dt.date | None:
         q = self.expiry.date()
+        if q == self.expiry.minimumDate():
+            return None
+        return dt.date(q.year(), q.month(), q.day())
+
+    def values(self) -> dict[str, Any]:
+        """operator, lot and expiry (a `datetime.date`, None when not entered)."""
         return {"operator": self.operator.text().strip(), "lot": self.lot.text().strip(),
-                "expiry": dt.date(q.year(), q.month(), q.day())}
+                "expiry": self._expiry()}
 
 
 class SendDialog(QDialog):

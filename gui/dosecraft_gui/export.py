@@ -84,9 +84,11 @@ def batch_info(result: JobResult, operator: str, lot: str = "",
     rx = result.prescription
     formulations: tuple[FormulationLot, ...] = ()
     if lot:
+        if expiry is None:  # never invent one: the sheet would call the lot in date
+            raise ExportError(f"lot '{lot}' needs its expiry date (from the lot's label)")
         name = result.formulation.name if result.formulation is not None else ""
         formulations = (FormulationLot(formulation_id=rx.formulation, name=name, lot=lot,
-                                       expiry=expiry or dt.date.today()),)
+                                       expiry=expiry),)
     return BatchInfo(batch_id=rx.rx_id, date=date or dt.date.today(), operator=operator,
                      source_file=source_file, formulations=formulations,
                      printers=(rx.printer,))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from PySide6.QtCore import QDate
 
 from dosecraft_gui.dialogs import SendDialog, WorksheetDialog
 
@@ -34,7 +37,12 @@ def test_worksheet_dialog_needs_an_operator(qtbot) -> None:
     dialog._accept()
     assert dialog.result() == 0  # not accepted
     dialog.operator.setText("A. Pharmacist")
+    assert dialog.values()["expiry"] is None  # no date is suggested
     dialog.lot.setText("LOT-7")
+    dialog._accept()
+    assert dialog.result() == 0  # a lot needs the expiry from its label
+    dialog.expiry.setDate(QDate(2027, 6, 30))
     dialog._accept()
     assert dialog.result() == 1
     assert dialog.values()["lot"] == "LOT-7"
+    assert dialog.values()["expiry"] == dt.date(2027, 6, 30)

@@ -78,3 +78,8 @@ def test_mesh_and_worksheet_exports_check_their_paths(tmp_path: Path, small_resu
         else:
             export.export_worksheet(small_result, tmp_path / name,
                                     export.batch_info(small_result, "J. Doe"))
+
+
+def test_a_lot_without_its_expiry_is_refused(small_result) -> None:
+    with pytest.raises(export.ExportError, match="lot 'L-1' needs its expiry"):
+        export.batch_info(small_result, "J. Doe", "L-1", None)

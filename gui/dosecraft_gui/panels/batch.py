@@ -31,6 +31,7 @@ from dosecraft.model.prescription import Prescription
 from dosecraft.pipeline import JobCancelled, JobResult
 from dosecraft_gui import settings
 from dosecraft_gui.jobs import run_prescription
+from dosecraft_gui.numbers import signed
 from dosecraft_gui.worker import Worker, start
 
 COLUMNS = ("Row", "Rx ID", "Drug", "Target (mg)", "Status", "Dose error (%)", "Dose check",
@@ -194,7 +195,7 @@ class BatchPanel(QWidget):
             self._set(index, "Status", "ok" if result.ok else "failed",
                       GREEN if result.ok else RED)
         if check is not None and check.gcode_mg is not None:
-            self._set(index, "Dose error (%)", f"{100 * check.relative_error:+.3f}")
+            self._set(index, "Dose error (%)", signed(100 * check.relative_error, 3))
             self._set(index, "Dose check", "PASS" if check.passed else "FAIL",
                       GREEN if check.passed else RED)
         t80 = result.release.t80_min if result.release is not None else None

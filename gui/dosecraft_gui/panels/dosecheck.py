@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QGroupBox, QLabel, QVBoxLayou
 
 from dosecraft.model.results import DoseCheck
 from dosecraft.pipeline import JobResult
+from dosecraft_gui.numbers import signed
 
 PASS_GREEN = "#1b7f3b"
 FAIL_RED = "#b3261e"
@@ -175,7 +176,8 @@ class DoseCheckPanel(QWidget):
         qty = result.prescription.quantity
         return (f"<b>{result.rx_id}</b>: the G-code holds <b>{check.gcode_mg:.3f} mg</b> "
                 f"per tablet for <b>{check.target_mg:.3f} mg</b> prescribed "
-                f"({100 * err.relative_error:+.2f} %, tolerance ±{100 * check.tolerance:g} %),"
+                f"({signed(100 * err.relative_error, 2)} %, "
+                f"tolerance ±{100 * check.tolerance:g} %),"
                 f" × {qty} tablet{'s' if qty != 1 else ''}.")
 
     def _figures(self, check: DoseCheck | None) -> None:
@@ -193,7 +195,7 @@ class DoseCheckPanel(QWidget):
             one = DoseCheck(check.target_mg, value, tolerance=check.tolerance)
             mg, err, ok = self.figure_cells[key]
             mg.setText(f"{value:.3f}")
-            err.setText(f"{100 * one.relative_error:+.2f} %")
+            err.setText(f"{signed(100 * one.relative_error, 2)} %")
             ok.setText("PASS" if one.passed else "FAIL")
             ok.setStyleSheet(f"color: {PASS_GREEN if one.passed else FAIL_RED};"
                              " font-weight: bold;")
