@@ -296,6 +296,13 @@ def test_non_numeric_cell(tmp_path):
     assert_input_error(invoke("fit", str(bad)), "line 3", "percent_released", "'abc'")
 
 
+def test_fractions_instead_of_percent(tmp_path):
+    bad = tmp_path / "fractions.csv"
+    bad.write_text("time_min,percent_released\n0,0\n15,0.42\n30,0.67\n60,0.91\n")
+    assert_input_error(invoke("fit", str(bad)), "look like fractions", "write percent (91, "
+                       "not 0.91)")
+
+
 def test_missing_column(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("time,released\n5,12\n")

@@ -71,6 +71,10 @@ class MainWindow(QMainWindow):
         centre.setStretchFactor(1, 2)
         self.designer = QSplitter(Qt.Orientation.Horizontal)
         self.designer.splitterMoved.connect(self._splitter_moved)
+        # the form and the dose check keep readable widths; the 3D view and plot give way
+        self.form.setMinimumWidth(290)
+        self.dose.setMinimumWidth(280)
+        self.designer.setChildrenCollapsible(False)
         self.designer.addWidget(_titled("Prescription", self.form))
         self.designer.addWidget(centre)
         self.designer.addWidget(_titled("Dose check", self.dose))
@@ -236,7 +240,8 @@ class MainWindow(QMainWindow):
             return
         self.preview.set_result(result)
         self.dose.show_result(result)
-        self.release.set_estimate(result.release, result.rx_id)
+        self.release.set_estimate(result.release, result.rx_id,
+                                  result.prescription.formulation)
         self.statusBar().showMessage(
             f"{result.rx_id}: " + ("computed" if result.ok else f"failed — {result.error}"),
             8000)

@@ -21,7 +21,7 @@ FORM_FIELDS: tuple[str, ...] = PRESCRIPTION_COLUMNS + OPTIONAL_COLUMNS
 #: Where an error that names no field (a whole-prescription rule) is shown.
 GENERAL = ""
 
-#: Plain-language replacements for regex messages a pharmacist can't read.
+
 class PrescriptionErrors(Exception):
     """A form that does not validate: messages by field (`GENERAL` for the whole form)."""
 
@@ -98,12 +98,21 @@ def load_json(path: str | os.PathLike) -> dict[str, str]:
     ValueError
         The file is not JSON or holds no prescription object.
     """
+    name = Path(path).name
+    batch_hint = (f"'{name}' is a prescriptions file for a batch: open it with File › Open "
+                  "batch file (the Batch tab), where any row opens in the designer")
+    if Path(path).suffix.lower() in (".csv", ".tsv", ".txt"):
+        raise ValueError(batch_hint)
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot read '{Path(path).name}': {exc}") from None
+        raise ValueError(f"cannot read '{name}' as a prescription JSON file: {exc}") from None
+    if isinstance(data, dict) and data.get("resourceType") == "Bundle":
+        raise ValueError(batch_hint.replace("prescriptions file", "FHIR bundle"))
     if isinstance(data, dict) and "prescriptions" in data:
         data = data["prescriptions"]
+    if isinstance(data, list) and len(data) > 1:
+        raise ValueError(batch_hint)
     if isinstance(data, list):
         data = data[0] if data else None
     if not isinstance(data, dict):

@@ -76,6 +76,13 @@ def test_measured_profile_shows_f2(qtbot, window, small_raw, samples_dir) -> Non
     labels = window.release.axes.get_legend_handles_labels()[1]
     assert any(label.startswith("measured") for label in labels)
 
+    # the same formulation keeps its overlay; another product's prediction drops it
+    estimate = window.release.estimate
+    window.release.set_estimate(estimate, "again", small_raw["formulation"])
+    assert window.release.measured is not None
+    window.release.set_estimate(estimate, "other", "some_other_formulation")
+    assert window.release.measured is None and window.release.similarity is None
+
 
 def test_automatic_update_after_an_edit(qtbot, window, small_raw) -> None:
     _fill(qtbot, window, small_raw)
@@ -204,3 +211,16 @@ def test_exports_only_for_the_prescription_in_the_form(qtbot, window, small_raw,
     qtbot.waitUntil(lambda: not window.document.busy, timeout=JOB_TIMEOUT_MS)
     assert window.actions.gcode.isEnabled() and not window.dose.dimmed
     assert abs(float(window.dose.figure_cells["gcode"][0].text()) - 45.0) < 0.45
+
+
+def test_enter_in_a_field_computes_and_narrow_windows_keep_the_form(qtbot, window,
+                                                                    small_raw) -> None:
+    window.form.auto_update.setChecked(False)
+    _fill(qtbot, window, small_raw)
+    with qtbot.waitSignal(window.document.result_changed, timeout=JOB_TIMEOUT_MS):
+        qtbot.keyClick(window.form.inputs["dose_mg"], Qt.Key.Key_Return)
+    assert window.document.result is not None and window.document.result.ok
+    window.show()
+    window.resize(760, 700)
+    qtbot.wait(50)
+    assert window.form.width() >= 290 and window.dose.width() >= 280

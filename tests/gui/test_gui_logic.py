@@ -93,3 +93,16 @@ def test_profile_csv_errors(tmp_path: Path) -> None:
     bad.write_text("time_min,percent_released\n5,abc\n")
     with pytest.raises(ValueError, match="line 2"):
         read_profile_csv(bad)
+
+
+def test_batch_files_opened_in_the_designer_point_to_the_batch_tab(tmp_path: Path,
+                                                                   small_raw) -> None:
+    csv = tmp_path / "rx.csv"
+    csv.write_text("rx_id,drug\nA,x\n")
+    bundle = tmp_path / "b.json"
+    bundle.write_text('{"resourceType": "Bundle", "entry": []}')
+    many = tmp_path / "many.json"
+    many.write_text(json.dumps({"prescriptions": [small_raw, small_raw]}))
+    for path in (csv, bundle, many):
+        with pytest.raises(ValueError, match="Open batch file"):
+            validation.load_json(path)

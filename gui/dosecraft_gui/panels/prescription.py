@@ -153,6 +153,7 @@ class PrescriptionPanel(QScrollArea):
                 widget = QLineEdit()
                 widget.setPlaceholderText(placeholder)
                 widget.textChanged.connect(self._changed)
+                widget.returnPressed.connect(self.compute_requested)  # Enter computes
             widget.setObjectName(name)
             widget.setToolTip(f"{name} column of a prescriptions CSV")
             caption = QLabel(label)

@@ -48,6 +48,9 @@ class ReleasePanel(QWidget):
         self.label = ""
         self.measured: Profile | None = None
         self.target: Profile | None = None
+        #: formulation of the shown prediction, and the one the overlays were loaded for
+        self.product: str | None = None
+        self.overlay_product: str | None = None
         self.similarity: Similarity | None = None
 
         self.figure = Figure(figsize=(5.0, 3.0), dpi=100, layout="constrained")
@@ -82,8 +85,19 @@ class ReleasePanel(QWidget):
 
     # -- data ---------------------------------------------------------------------------
 
-    def set_estimate(self, estimate: ReleaseEstimate | None, label: str = "") -> None:
-        """Show a new prediction (None clears it)."""
+    def set_estimate(self, estimate: ReleaseEstimate | None, label: str = "",
+                     product: str | None = None) -> None:
+        """Show a new prediction (None clears it).
+
+        `product` (the formulation) scopes the overlays: measured or target data loaded
+        for one formulation are dropped when the prediction is another's, so f2 never
+        compares two products.
+        """
+        if (product is not None and self.overlay_product is not None
+                and product != self.overlay_product):
+            self.measured = self.target = None
+            self.overlay_product = None
+        self.product = product
         self.estimate = estimate
         self.label = label
         self.redraw()
@@ -101,12 +115,14 @@ class ReleasePanel(QWidget):
             self.measured = profile
         else:
             self.target = profile
+        self.overlay_product = self.product
         self.redraw()
         self.profile_loaded.emit(kind, path)
 
     def clear_profiles(self) -> None:
         self.measured = None
         self.target = None
+        self.overlay_product = None
         self.redraw()
 
     def _ask(self, kind: str) -> None:

@@ -95,6 +95,11 @@ def _number(text: str, where: str, column: str) -> float:
     return value
 
 
+#: A profile whose every value after t = 0 is at most this is fractions, not percent: no
+#: dissolution test ends with at most 1 % released.
+FRACTION_LIKE_MAX = 1.0
+
+
 def read_dissolution(path: Path) -> Dissolution:
     """Read ``time_min,percent_released[,replicate]`` (header required, ``#`` lines and
     extra columns ignored).
@@ -142,5 +147,11 @@ def read_dissolution(path: Path) -> Dissolution:
             reps.append(row[i_r].strip())
     if not times:
         raise DissolutionDataError(f"{path}: no data rows under the header")
+    late = [p for t, p in zip(times, pcts, strict=True) if t > 0]
+    if len(late) >= 2 and 0 < max(late) <= FRACTION_LIKE_MAX:
+        # 0.5, 0.9, 0.98 … is fractions; read as percent it is a tablet that never releases
+        raise DissolutionDataError(
+            f"{path}: percent_released never exceeds {max(late):g}; these look like "
+            f"fractions; write percent ({100 * max(late):g}, not {max(late):g})")
     return Dissolution(path, np.array(times), np.array(pcts),
                        tuple(reps) if i_r is not None else None)
