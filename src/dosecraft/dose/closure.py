@@ -74,6 +74,9 @@ def close_dose(design: TabletDesign, formulation: Formulation, profile: PrinterP
     volume = toolpath.extruded_volume_mm3
     exponent = 2.0  # lateral scaling: volume grows about as size²
     iterations = 1
+    # the iterate closest to the dose is kept: the last one is not always the best when
+    # whole beads appear or vanish between sizes
+    best = (abs(volume / target_mm3 - 1), size, dims, mesh, toolpath, volume)
     while abs(volume / target_mm3 - 1) > STOP_AT and iterations < MAX_ITERATIONS:
         new_size = size * (target_mm3 / volume) ** (1 / exponent)
         new_dims, new_mesh, new_tp = build(new_size)
@@ -83,6 +86,9 @@ def close_dose(design: TabletDesign, formulation: Formulation, profile: PrinterP
             exponent = min(max(math.log(new_volume / volume) / math.log(new_size / size),
                                0.5), 4.0)
         size, dims, mesh, toolpath, volume = new_size, new_dims, new_mesh, new_tp, new_volume
+        if abs(volume / target_mm3 - 1) < best[0]:
+            best = (abs(volume / target_mm3 - 1), size, dims, mesh, toolpath, volume)
+    _, size, dims, mesh, toolpath, volume = best
     error = volume / target_mm3 - 1
     if abs(error) > C.DOSE_TOLERANCE:
         raise DoseCheckFailed(
