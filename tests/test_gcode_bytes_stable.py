@@ -44,12 +44,14 @@ SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 #: when the shipped formulations' `source` text changed (only the design_sha256 header
 #: line differed), when round outlines went from 128 to 52 facets (new geometry), and
 #: (RX-2026-0009, pneumatic) when pneumatic beads got the feed that lays them: only the
-#: F words of valve-open G1 lines and the new `pneumatic_flow_mm3_s` header line differed.
+#: F words of valve-open G1 lines and the new `pneumatic_flow_mm3_s` header line differed;
+#: RX-2026-0009 again when mg/kg doses were rounded to 3 significant figures (0.25 mg/kg ×
+#: 10.5 kg: 2.625 → 2.63 mg, a new tablet).
 RX_REFERENCE = {
     "RX-2026-0002": "de2075409bf8e3d36ba42d55af60f695fe1d46b567a62be80b1070c0730653ba",
     "RX-2026-0003": "6954a7fb4b5f7923a1b3f0ba0ac4b756b727c924237a76a7a62af524817de3ce",
     "RX-2026-0008": "6ec4b4e7a6218a13e7c8f6f330d290ed423e3758df0ec4e63d20b29e209350f6",
-    "RX-2026-0009": "05e78983879f4e768e1a2059f0364579a0ef58ada99c358753d98a3609e95964",
+    "RX-2026-0009": "2702dde09b424a2cfc309e6321e375b72b8c749014df933e6f1126260d69d455",
 }
 
 

@@ -34,8 +34,17 @@ def test_valid_row_defaults():
 
 
 def test_mg_per_kg_dose():
+    # 15 mg/kg × 12.5 kg = 187.5 mg, labelled as a measurable 188 mg (3 significant figures)
     rx = parse_row(row(dose_mg=None, dose_mg_per_kg="15", weight_kg="12.5", age_years="3"))
-    assert rx.unit_dose_mg == pytest.approx(187.5)
+    assert rx.unit_dose_mg == 188.0
+
+
+@pytest.mark.parametrize(("per_kg", "kg", "dose"), [
+    ("0.35", "7.5", 2.63), ("5", "9.2", 46.0), ("0.1", "0.7", 0.07), ("1.234", "10", 12.3)])
+def test_mg_per_kg_dose_is_rounded_to_a_measurable_dose(per_kg, kg, dose):
+    rx = parse_row(row(dose_mg=None, dose_mg_per_kg=per_kg, weight_kg=kg, age_years="3"))
+    assert rx.unit_dose_mg == dose
+    assert abs(rx.unit_dose_mg / (float(per_kg) * float(kg)) - 1) <= 0.005
 
 
 BAD_CASES = [

@@ -17,6 +17,11 @@ WEIGHT_MIN_KG = 0.3
 WEIGHT_MAX_KG = 250.0
 AGE_MAX_YEARS = 125.0
 
+#: A dose computed as mg/kg × weight is rounded to this many significant figures, a dose
+#: that can be measured and labelled (DOMAIN.md: "rounded to a measurable dose"): 0.35
+#: mg/kg × 7.5 kg = 2.625 mg becomes 2.63 mg, at most 0.5 % from the product.
+PER_KG_DOSE_SIGNIFICANT_FIGURES = 3
+
 #: Per-row infill range accepted from a prescription.
 INFILL_MIN = 0.1
 INFILL_MAX = 1.0

@@ -2,6 +2,7 @@
 
 import math
 import re
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -163,8 +164,13 @@ class Prescription(BaseModel):
 
     @property
     def unit_dose_mg(self) -> float:
-        """The dose of one tablet in mg."""
+        """The dose of one tablet in mg: `dose_mg`, or `dose_mg_per_kg` × `weight_kg`
+        rounded to `PER_KG_DOSE_SIGNIFICANT_FIGURES` (a measurable, labelled dose)."""
         if self.dose_mg is not None:
             return self.dose_mg
         assert self.dose_mg_per_kg is not None and self.weight_kg is not None
-        return self.dose_mg_per_kg * self.weight_kg
+        # in decimal, from the numbers as written: 0.35 × 7.5 is 2.625 (binary floats make
+        # it 2.6249999…), and a half rounds up, as on a pharmacist's calculator
+        exact = Decimal(repr(self.dose_mg_per_kg)) * Decimal(repr(self.weight_kg))
+        place = exact.adjusted() - C.PER_KG_DOSE_SIGNIFICANT_FIGURES + 1
+        return float(exact.quantize(Decimal(1).scaleb(place), rounding=ROUND_HALF_UP))
