@@ -1,5 +1,7 @@
 """Every tolerance and physical limit in one place, so a reviewer can audit them together."""
 
+import math
+
 #: Relative dose tolerance that the G-code must meet (contract in DESIGN.md).
 DOSE_TOLERANCE = 0.01
 #: Relative dose error the closure loop aims for (well inside the tolerance).
@@ -49,3 +51,42 @@ IMMEDIATE_RELEASE_T80_MIN = 45.0
 #: hours, typically 8 h or more (USP <711> extended-release acceptance tables); a tablet
 #: predicted to reach 80 % within 2 h releases like an immediate one, whatever was asked.
 SUSTAINED_RELEASE_T80_MIN = 120.0
+
+
+# -- process tolerances and decision thresholds, each used by one module --------------
+
+#: Travel longer than this (mm, 3D) stops the flow (retract / suck-back) on E-axis
+#: extruders; shorter hops are not worth the stop-and-go.
+RETRACT_MIN_TRAVEL_MM = 1.0
+
+#: Retract/prime imbalance (E units) still taken as balanced: float noise of absolute E.
+E_BALANCE_TOL = 1e-6
+#: Pneumatic bead laid (flow ÷ feed) vs planned: the feed is written to 0.001 mm/min.
+PNEUMATIC_FEED_TOL = 1e-5
+
+#: No non-mini tablet narrower than this (mm): below it a mini-tablet is the right form.
+MIN_TABLET_WIDTH_MM = 4.0
+
+#: How close to the prescription the loop stops (well inside `DOSE_AIM`).
+STOP_AT = DOSE_AIM / 3
+
+#: A target missed by more than this (relative, on t80) is reported as a warning.
+TARGET_TOLERANCE = 0.10
+
+#: f1/f2 regulatory thresholds (EMA / FDA), explained in `release.compare`'s docstring.
+F2_SIMILAR = 50.0
+F1_SIMILAR = 15.0
+MIN_POINTS = 3
+PLATEAU_PCT = 85.0
+RAPID_TIME_MIN = 15.0
+CV_EARLY_MAX = 20.0
+CV_LATE_MAX = 10.0
+
+#: (designed mass below, allowed deviation) — Ph. Eur. 2.9.5, uncoated tablets: 10 % up to
+#: and including 80 mg, 7.5 % above 80 and below 250 mg, 5 % from 250 mg.
+MASS_LIMITS: tuple[tuple[float, float], ...] = ((80.0, 0.10), (250.0, 0.075), (math.inf, 0.05))
+
+#: Re-read G-code volume must match the toolpath volume this closely: relative, and an
+#: absolute floor for tiny parts (the writer keeps each tablet's E within 5e-6 of exact).
+VOLUME_AGREEMENT = 1e-4
+VOLUME_AGREEMENT_MM3 = 1e-4

@@ -12,13 +12,13 @@ USP <905> needs 10 or 30 units; other counts are reported as not evaluated.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from dosecraft.constants import MASS_LIMITS
 from dosecraft.qc import (
     AVResult,
     PhEurResult,
@@ -30,10 +30,6 @@ from dosecraft.qc import (
 )
 from dosecraft.qc.uniformity import USP_K
 from dosecraft.records import RecordStore
-
-#: (designed mass below, allowed deviation) — Ph. Eur. 2.9.5, uncoated tablets: 10 % up to
-#: and including 80 mg, 7.5 % above 80 and below 250 mg, 5 % from 250 mg.
-MASS_LIMITS: tuple[tuple[float, float], ...] = ((80.0, 0.10), (250.0, 0.075), (math.inf, 0.05))
 
 
 def mass_tolerance(mass_mg: float) -> float:

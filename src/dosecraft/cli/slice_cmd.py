@@ -29,6 +29,7 @@ from rich.table import Table
 
 from dosecraft import __version__
 from dosecraft.cli.output import console, fail
+from dosecraft.constants import VOLUME_AGREEMENT, VOLUME_AGREEMENT_MM3
 from dosecraft.errors import DosecraftError, GcodeError, ShapeError
 from dosecraft.model.enums import InfillPattern, Technology
 from dosecraft.model.formulation import Formulation, ReleaseParameters
@@ -50,10 +51,6 @@ PLAIN_TEMPS_C: dict[Technology, tuple[float, float]] = {
 }
 #: Placeholder material density (mg/mm³) used for the plain-slicing mass only.
 PLAIN_DENSITY_MG_MM3: dict[Technology, float] = {Technology.FDM: 1.25, Technology.SSE: 1.0}
-#: Re-read G-code volume must match the toolpath volume this closely: relative, and an
-#: absolute floor for tiny parts (the writer keeps each tablet's E within 5e-6 of exact).
-VOLUME_AGREEMENT = 1e-4
-VOLUME_AGREEMENT_MM3 = 1e-4
 PLAIN_DRUG = "none (plain slicing)"
 #: A part whose largest extent is below this many line widths cannot be a tablet in mm.
 MIN_PART_BEADS = 2

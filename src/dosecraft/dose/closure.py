@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 import trimesh
 
 from dosecraft import constants as C
+from dosecraft.constants import STOP_AT
 from dosecraft.dose.geometry import family_for
 from dosecraft.errors import DoseCheckFailed
 from dosecraft.model.design import InfillStrategy, TabletDesign
@@ -23,8 +24,6 @@ from dosecraft.model.toolpath import Toolpath
 Slicer = Callable[[trimesh.Trimesh, PrinterProfile, InfillStrategy], Toolpath]
 #: Closure iterations: the layer model is within 0.5 %, so two or three are usual.
 MAX_ITERATIONS = 8
-#: How close to the prescription the loop stops (well inside `DOSE_AIM`).
-STOP_AT = C.DOSE_AIM / 3
 
 
 def default_slicer(mesh: trimesh.Trimesh, profile: PrinterProfile,

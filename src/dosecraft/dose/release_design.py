@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 import trimesh
 
+from dosecraft.constants import TARGET_TOLERANCE
 from dosecraft.dose.geometry import mesh_for_design
 from dosecraft.dose.limits import band_for_age
 from dosecraft.dose.solver import candidate_shapes, design_tablet
@@ -24,8 +25,6 @@ from dosecraft.model.toolpath import Toolpath
 SEARCH_INFILLS: tuple[float, ...] = (0.25, 0.4, 0.6, 0.8, 1.0)
 #: Shapes searched (best first by the age band's preference); more adds little but time.
 MAX_SHAPES = 3
-#: A target missed by more than this (relative, on t80) is reported as a warning.
-TARGET_TOLERANCE = 0.10
 #: Voxel size of the search: the same as the final estimate, so rankings carry over.
 SEARCH_RESOLUTION_MM = 0.1
 #: Bisection steps on infill between the two searched densities that bracket the target.

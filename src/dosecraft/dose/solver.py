@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import trimesh
 
 from dosecraft import constants as C
+from dosecraft.constants import MIN_TABLET_WIDTH_MM
 from dosecraft.dose.checks import check_prescription
 from dosecraft.dose.geometry import family_for, mesh_for_dimensions
 from dosecraft.dose.limits import SizeBand, band_for_age
@@ -27,9 +28,6 @@ from dosecraft.model.profile import PrinterProfile
 
 #: (mesh, profile, infill density) → deposited volume in mm³.
 VolumePredictor = Callable[[trimesh.Trimesh, PrinterProfile, float], float]
-
-#: No non-mini tablet narrower than this (mm): below it a mini-tablet is the right form.
-MIN_TABLET_WIDTH_MM = 4.0
 
 
 def default_predictor(mesh: trimesh.Trimesh, profile: PrinterProfile, density: float) -> float:

@@ -15,13 +15,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from dosecraft.constants import RETRACT_MIN_TRAVEL_MM
 from dosecraft.errors import GcodeError
 from dosecraft.model.enums import ExtruderKind, Firmware
 from dosecraft.model.profile import PrinterProfile
 
-#: Travel longer than this (mm, 3D) stops the flow (retract / suck-back) on E-axis
-#: extruders; shorter hops are not worth the stop-and-go.
-RETRACT_MIN_TRAVEL_MM = 1.0
 #: Labels must survive Klipper's NAME= parsing and RRF's quoted A"..." unchanged.
 LABEL_PATTERN = re.compile(r"^[A-Za-z0-9_\-.]{1,64}$")
 

@@ -7,13 +7,10 @@ from functools import cached_property
 
 import numpy as np
 
+from dosecraft.constants import E_BALANCE_TOL, PNEUMATIC_FEED_TOL
 from dosecraft.errors import GcodeError
 from dosecraft.sorted_distinct import sorted_distinct
 
-#: Retract/prime imbalance (E units) still taken as balanced: float noise of absolute E.
-E_BALANCE_TOL = 1e-6
-#: Pneumatic bead laid (flow ÷ feed) vs planned: the feed is written to 0.001 mm/min.
-PNEUMATIC_FEED_TOL = 1e-5
 _Z_TOL = 1e-9
 
 

@@ -12,16 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dosecraft.constants import (
+    CV_EARLY_MAX,
+    CV_LATE_MAX,
+    F1_SIMILAR,
+    F2_SIMILAR,
+    MIN_POINTS,
+    PLATEAU_PCT,
+    RAPID_TIME_MIN,
+)
 from dosecraft.errors import ReleaseModelError
-
-#: Regulatory thresholds (EMA / FDA): see the module docstring.
-F2_SIMILAR = 50.0
-F1_SIMILAR = 15.0
-MIN_POINTS = 3
-PLATEAU_PCT = 85.0
-RAPID_TIME_MIN = 15.0
-CV_EARLY_MAX = 20.0
-CV_LATE_MAX = 10.0
 
 
 @dataclass(frozen=True)
