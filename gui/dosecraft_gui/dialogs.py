@@ -1,9 +1,11 @@
-"""Small dialogs: worksheet facts (operator, lot, expiry) and sending G-code to a printer."""
+"""Small dialogs: worksheet facts (operator, lot, expiry), a compounding run's options and
+sending G-code to a printer."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QDate
@@ -13,9 +15,12 @@ from PySide6.QtWidgets import (
     QDateEdit,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
+    QToolButton,
     QWidget,
 )
 
@@ -41,6 +46,7 @@ class WorksheetDialog(QDialog):
         self.expiry.setSpecialValueText("not entered (from the lot label)")
         self.expiry.setDate(self.expiry.minimumDate())
         self.expiry.setCalendarPopup(True)
+        self.form = form
         form.addRow(QLabel(f"Formulation <b>{formulation}</b>"))
         form.addRow("Operator", self.operator)
         form.addRow("Formulation lot", self.lot)
@@ -74,6 +80,50 @@ class WorksheetDialog(QDialog):
         """operator, lot and expiry (a `datetime.date`, None when not entered)."""
         return {"operator": self.operator.text().strip(), "lot": self.lot.text().strip(),
                 "expiry": self._expiry()}
+
+
+class CompoundDialog(WorksheetDialog):
+    """A compounding run of a prescriptions file: output folder, operator, lot and expiry
+    (one lot for every formulation, as ``dosecraft batch --lot``), release curves."""
+
+    def __init__(self, source: str, parent: QWidget | None = None) -> None:
+        super().__init__(f"all of {source}", parent)
+        self.setWindowTitle("Compound the batch")
+        self.folder = QLineEdit(str(settings.get("compound/folder", "")))
+        self.folder.setPlaceholderText("output folder (created if missing, inside an "
+                                       "existing one)")
+        browse = QToolButton()
+        browse.setText("…")
+        browse.clicked.connect(self._browse)
+        line = QHBoxLayout()
+        line.addWidget(self.folder, 1)
+        line.addWidget(browse)
+        self.form.insertRow(1, "Output folder", line)
+        self.release = QCheckBox("Estimate release curves (slower)")
+        self.release.setChecked(True)
+        self.form.insertRow(self.form.rowCount() - 1, self.release)
+        self.lot.setToolTip("One lot for every formulation of the file; for a lot per "
+                            "formulation use `dosecraft batch --lot FORMULATION=LOT`")
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Output folder", settings.last_dir())
+        if folder:
+            self.folder.setText(folder)
+
+    def _accept(self) -> None:
+        out = Path(self.folder.text().strip()).expanduser()
+        if not self.folder.text().strip() or not out.parent.is_dir() or out.is_file():
+            self.folder.setFocus()  # a typo'd path must not scatter files somewhere else
+            self.folder.setStyleSheet("border: 1px solid #b3261e;")
+            self.folder.setToolTip("choose a folder, or a new one inside an existing folder")
+            return
+        settings.put("compound/folder", str(out))
+        super()._accept()
+
+    def values(self) -> dict[str, Any]:
+        """operator, lot, expiry (see `WorksheetDialog`), out_dir (a Path) and release."""
+        return {**super().values(), "out_dir": Path(self.folder.text().strip()).expanduser(),
+                "release": self.release.isChecked()}
 
 
 class SendDialog(QDialog):

@@ -53,3 +53,51 @@ def test_cancel_stops_between_rows(qtbot, window, small_raw, tmp_path: Path) -> 
     statuses = [batch.cell(i, "Status") for i in range(4)]
     assert statuses.count("cancelled") >= 3, statuses
     assert batch.run_button.isEnabled() and not batch.cancel_button.isEnabled()
+
+
+def test_compound_writes_gcode_documents_and_records(qtbot, window, small_raw,
+                                                     tmp_path: Path, monkeypatch) -> None:
+    import datetime as dt
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from dosecraft.records import RecordStore
+
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "information", lambda *a: shown.append(a[2]))
+    rows = [dict(small_raw, rx_id="K-1", quantity="2"), dict(small_raw, rx_id="K-2",
+                                                             dose_mg="abc")]
+    batch = window.batch
+    assert batch.open(str(_csv(tmp_path / "k.csv", rows)))
+    out, records = tmp_path / "run", tmp_path / "records.sqlite"
+    with qtbot.waitSignal(batch.finished, timeout=JOB_TIMEOUT_MS):
+        batch.compound(out, "A. Pharmacist", "LOT-9", dt.date(2030, 1, 31), release=False,
+                       records=records)
+    summary = batch.last_summary
+    assert summary is not None and summary.ok == 1 and summary.failed == 1
+    assert (out / "gcode" / "K-1.gcode").is_file() and (out / "batch.json").is_file()
+    assert (out / "worksheet.pdf").is_file() and (out / "labels.pdf").is_file()
+    assert batch.cell(0, "Status") == "ok" and batch.cell(0, "Dose check") == "PASS"
+    assert shown and summary.batch_id in shown[0] and str(records) in shown[0]
+    store = RecordStore(records)
+    try:
+        assert store.batch(summary.batch_id)["operator"] == "A. Pharmacist"
+    finally:
+        store.close()
+
+
+def test_compound_reports_what_stops_a_run(qtbot, window, small_raw, tmp_path: Path,
+                                           monkeypatch) -> None:
+    import datetime as dt
+
+    from PySide6.QtWidgets import QMessageBox
+
+    warned: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: warned.append(a[2]))
+    batch = window.batch
+    assert batch.open(str(_csv(tmp_path / "e.csv", [dict(small_raw, rx_id="E-1")])))
+    with qtbot.waitSignal(batch.finished, timeout=JOB_TIMEOUT_MS):
+        batch.compound(tmp_path / "run", "A. Pharmacist", "LOT-1", dt.date(2020, 1, 1),
+                       release=False, records=tmp_path / "r.sqlite")
+    assert warned and "expired" in warned[0]
+    assert not (tmp_path / "run").exists()

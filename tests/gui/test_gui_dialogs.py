@@ -46,3 +46,20 @@ def test_worksheet_dialog_needs_an_operator(qtbot) -> None:
     assert dialog.result() == 1
     assert dialog.values()["lot"] == "LOT-7"
     assert dialog.values()["expiry"] == dt.date(2027, 6, 30)
+
+
+def test_compound_dialog_needs_a_folder_it_can_create(qtbot, tmp_path) -> None:
+    from dosecraft_gui.dialogs import CompoundDialog
+
+    dialog = CompoundDialog("rx.csv")
+    qtbot.addWidget(dialog)
+    dialog.operator.setText("A. Pharmacist")
+    dialog.folder.setText(str(tmp_path / "no" / "such" / "place"))
+    dialog._accept()
+    assert dialog.result() == 0  # a typo'd path must not scatter files
+    dialog.folder.setText(str(tmp_path / "run1"))
+    dialog._accept()
+    assert dialog.result() == 1
+    values = dialog.values()
+    assert values["out_dir"] == tmp_path / "run1" and values["release"] is True
+    assert values["lot"] == "" and values["expiry"] is None

@@ -1,13 +1,18 @@
-"""Batch tab: open a prescriptions file, run it row by row with progress and cancel.
+"""Batch tab: open a prescriptions file, run it row by row with progress and cancel, or
+compound it.
 
-Rows are read with `read_prescriptions` and each valid one goes through `run_job` in a
-worker thread, one after the other, so every row reports as it finishes and a cancel stops
-between rows (or between the stages of the running row).
+Rows are read with `read_prescriptions`. "Run batch" sends each valid one through `run_job`
+in a worker thread, one after the other, so every row reports as it finishes and a cancel
+stops between rows (a check of the file; nothing is written). "Compound…" runs the file
+through the batch runner, exactly as ``dosecraft batch``: G-code per prescription and per
+plate, worksheet, labels and the compounding records, in a folder the pharmacist picks.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtGui import QBrush, QColor
@@ -26,10 +31,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dosecraft.errors import DosecraftError
 from dosecraft.io.prescriptions import RowResult, read_prescriptions
 from dosecraft.model.prescription import Prescription
 from dosecraft.pipeline import JobCancelled, JobResult
 from dosecraft_gui import settings
+from dosecraft_gui.dialogs import CompoundDialog
 from dosecraft_gui.jobs import run_prescription
 from dosecraft_gui.numbers import signed
 from dosecraft_gui.worker import Worker, start
@@ -61,12 +68,20 @@ class BatchPanel(QWidget):
         self.rows: list[RowResult] = []
         self.results: dict[int, JobResult] = {}
         self.worker: Worker | None = None
+        #: the summary of the last compounding run (tests and the status line read it)
+        self.last_summary: object | None = None
 
         self.open_button = QPushButton("Open CSV/JSON…")
         self.run_button = QPushButton("Run batch")
+        self.run_button.setToolTip("Design and verify every row here (nothing is written)")
+        self.compound_button = QPushButton("Compound…")
+        self.compound_button.setToolTip(
+            "Make the batch as `dosecraft batch` does: G-code per prescription and plates, "
+            "worksheet, labels and the compounding records, in a folder you choose")
         self.cancel_button = QPushButton("Cancel")
         self.open_button.clicked.connect(self._ask_open)
         self.run_button.clicked.connect(self.run)
+        self.compound_button.clicked.connect(self._ask_compound)
         self.cancel_button.clicked.connect(self.cancel)
         self.file_label = QLabel("No file open")
         self.progress = QProgressBar()
@@ -76,7 +91,7 @@ class BatchPanel(QWidget):
         for w in (self.open_button, self.file_label):
             top.addWidget(w)
         top.addStretch(1)
-        for w in (self.run_button, self.cancel_button):
+        for w in (self.run_button, self.compound_button, self.cancel_button):
             top.addWidget(w)
 
         self.table = QTableWidget(0, len(COLUMNS))
@@ -174,6 +189,83 @@ class BatchPanel(QWidget):
         self._set_running(True)
         start(worker, self.pool)
 
+    def _ask_compound(self) -> None:
+        if self.path is None:
+            return
+        dialog = CompoundDialog(Path(self.path).name, self)
+        if dialog.exec():
+            self.compound(**dialog.values())
+
+    def compound(self, out_dir: Path, operator: str, lot: str = "",
+                 expiry: dt.date | None = None, release: bool = True,
+                 records: Path | None = None) -> None:
+        """Run the open file as a compounding batch into `out_dir` (in a worker thread);
+        `compounded` reports the summary, or the error that stopped the run."""
+        if self.path is None or self.worker is not None:
+            return
+        from dosecraft.batch.lots import Lots
+        from dosecraft.batch.runner import BatchConfig, run_batch
+        from dosecraft.records import default_records_path
+
+        source = Path(self.path)
+
+        def task(progress, cancelled):  # type: ignore[no-untyped-def]
+            try:
+                lots = Lots.parse([lot], [expiry.isoformat()]) if lot and expiry else Lots()
+                config = BatchConfig(source=source, out_dir=out_dir, release=release,
+                                     records=records or default_records_path(),
+                                     operator=operator, lots=lots)
+                return run_batch(config, on_progress=lambda phase, done, total: progress(
+                    done, f"{phase}: {done} / {total}"))
+            except DosecraftError as exc:  # unreadable file, expired lot, locked folder…
+                return exc
+
+        worker = Worker(task)
+        worker.signals.progress.connect(
+            lambda done, message: self.summary.setText(f"Compounding… {message}"))
+        worker.signals.finished.connect(self._compound_finished)
+        worker.signals.failed.connect(self._run_crashed)
+        self.worker = worker
+        self._set_running(True)
+        self.cancel_button.setEnabled(False)  # a batch run resumes; it is not cancelled
+        self.summary.setText("Compounding…")
+        start(worker, self.pool)
+
+    def _compound_finished(self, outcome: object) -> None:
+        self.worker = None
+        self._set_running(False)
+        if isinstance(outcome, DosecraftError):
+            self.summary.setText("Compounding stopped")
+            QMessageBox.warning(self, "The batch could not run", str(outcome))
+        else:
+            self.last_summary = outcome
+            self._show_summary_rows(outcome.rows)
+            files = ", ".join(Path(d.path).name for d in outcome.documents) or "no documents"
+            text = (f"Batch {outcome.batch_id}: {outcome.ok} ok, {outcome.failed} failed, "
+                    f"{len(outcome.plates)} plate(s) in {outcome.out_dir} ({files}); "
+                    f"records: {outcome.records_path or 'not recorded'}")
+            self.summary.setText(text)
+            QMessageBox.information(self, "Batch compounded", text)
+        self.finished.emit()
+
+    def _show_summary_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Fill the table from the batch's rows (as in batch.json)."""
+        index = {r.rx_id: i for i, r in enumerate(self.rows) if r.rx_id}
+        for row in rows:
+            i = index.get(row.get("rx_id") or "")
+            if i is None:
+                continue
+            ok = row.get("status") == "ok"
+            self._set(i, "Status", "ok" if ok else "failed", GREEN if ok else RED)
+            check = row.get("dose_check") or {}
+            if check.get("gcode_mg") is not None:
+                self._set(i, "Dose error (%)", signed(100 * check["relative_error"], 3))
+                self._set(i, "Dose check", "PASS" if check["passed"] else "FAIL",
+                          GREEN if check["passed"] else RED)
+            t80 = (row.get("release") or {}).get("t80_min")
+            self._set(i, "t80 (min)", "" if t80 is None else f"{t80:.1f}")
+            self._set(i, "Message", row.get("error") or "; ".join(row.get("warnings") or []))
+
     def cancel(self) -> None:
         """Stop after the running row's current stage."""
         if self.worker is not None:
@@ -246,6 +338,7 @@ class BatchPanel(QWidget):
 
     def _set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running and any(r.ok for r in self.rows))
+        self.compound_button.setEnabled(not running and any(r.ok for r in self.rows))
         self.cancel_button.setEnabled(running)
         self.open_button.setEnabled(not running)
 
