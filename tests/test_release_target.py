@@ -27,3 +27,15 @@ def test_unreachable_target_says_so():
     assert result.ok, result.error
     assert any("target t80 400 min is not met" in w for w in result.warnings)
     assert result.dose_check.passed
+
+
+def test_a_prescribed_infill_is_named_as_prescribed_under_a_target():
+    rx = parse_row({"rx_id": "T80-2", "drug": "paracetamol", "dose_mg": "60",
+                    "formulation": "paracetamol_pva_fdm", "printer": "generic_fdm_175",
+                    "target_t80_min": "70", "infill": "0.3"})
+    from dosecraft.pipeline import Stage
+
+    result = run_job(Job(prescription=rx, until=Stage.DESIGN))
+    assert result.ok, result.error
+    assert result.design.infill.density == 0.3
+    assert result.design.infill.reason == "prescribed infill"

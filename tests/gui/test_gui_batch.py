@@ -101,3 +101,17 @@ def test_compound_reports_what_stops_a_run(qtbot, window, small_raw, tmp_path: P
                        release=False, records=tmp_path / "r.sqlite")
     assert warned and "expired" in warned[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_fhir_requests_print_on_the_chosen_printer(qtbot, window, samples_dir) -> None:
+    batch = window.batch
+    bundle = str(samples_dir / "fhir" / "good_bundle.json")
+    assert batch.open(bundle)
+    without = [batch.cell(i, "Status") for i in range(batch.table.rowCount())]
+    assert "invalid" in without
+    assert "no printer" in " ".join(batch.cell(i, "Message") for i in range(len(without)))
+    batch.default_printer.setCurrentIndex(batch.default_printer.findData("generic_fdm_175"))
+    with_printer = [batch.cell(i, "Status") for i in range(batch.table.rowCount())]
+    assert with_printer.count("invalid") < without.count("invalid")
+    assert all(r.prescription.printer == "generic_fdm_175" for r in batch.rows
+               if r.prescription is not None and r.prescription.formulation.endswith("fdm"))

@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -35,6 +36,7 @@ from dosecraft.errors import DosecraftError
 from dosecraft.io.prescriptions import RowResult, read_prescriptions
 from dosecraft.model.prescription import Prescription
 from dosecraft.pipeline import JobCancelled, JobResult
+from dosecraft.profiles import list_profiles
 from dosecraft_gui import settings
 from dosecraft_gui.dialogs import CompoundDialog
 from dosecraft_gui.jobs import run_prescription
@@ -84,11 +86,19 @@ class BatchPanel(QWidget):
         self.compound_button.clicked.connect(self._ask_compound)
         self.cancel_button.clicked.connect(self.cancel)
         self.file_label = QLabel("No file open")
+        # FHIR MedicationRequests rarely name a printer profile: this one prints them (the
+        # CLI's --printer); rows of CSV/JSON files name their own
+        self.default_printer = QComboBox()
+        self.default_printer.addItem("FHIR printer: none", None)
+        for profile in list_profiles(strict=False):
+            self.default_printer.addItem(f"FHIR printer: {profile.name}", profile.id)
+        self.default_printer.setToolTip("Printer profile for FHIR requests that name none")
+        self.default_printer.currentIndexChanged.connect(self._printer_changed)
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m rows")
         self.summary = QLabel()
         top = QHBoxLayout()
-        for w in (self.open_button, self.file_label):
+        for w in (self.open_button, self.file_label, self.default_printer):
             top.addWidget(w)
         top.addStretch(1)
         for w in (self.run_button, self.compound_button, self.cancel_button):
@@ -125,7 +135,7 @@ class BatchPanel(QWidget):
         if self.worker is not None:
             return False
         try:
-            rows = read_prescriptions(path)
+            rows = read_prescriptions(path, default_printer=self.default_printer.currentData())
         except Exception as exc:  # PrescriptionFileError and OS errors alike
             QMessageBox.warning(self, "Cannot open the prescriptions file", str(exc))
             return False
@@ -189,6 +199,10 @@ class BatchPanel(QWidget):
         self._set_running(True)
         start(worker, self.pool)
 
+    def _printer_changed(self) -> None:
+        if self.path is not None and self.worker is None:
+            self.open(self.path)  # FHIR rows without a printer now get this one
+
     def _ask_compound(self) -> None:
         if self.path is None:
             return
@@ -207,14 +221,15 @@ class BatchPanel(QWidget):
         from dosecraft.batch.runner import BatchConfig, run_batch
         from dosecraft.records import default_records_path
 
-        source = Path(self.path)
+        source, printer = Path(self.path), self.default_printer.currentData()
 
         def task(progress, cancelled):  # type: ignore[no-untyped-def]
             try:
                 lots = Lots.parse([lot], [expiry.isoformat()]) if lot and expiry else Lots()
                 config = BatchConfig(source=source, out_dir=out_dir, release=release,
                                      records=records or default_records_path(),
-                                     operator=operator, lots=lots)
+                                     operator=operator, lots=lots,
+                                     default_printer=printer)
                 return run_batch(config, on_progress=lambda phase, done, total: progress(
                     done, f"{phase}: {done} / {total}"))
             except DosecraftError as exc:  # unreadable file, expired lot, locked folder…

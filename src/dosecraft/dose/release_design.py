@@ -62,8 +62,9 @@ def design_for_target(rx: Prescription, formulation: Formulation,
     designs: dict[tuple[ShapeKind, float], TabletDesign] = {}
 
     def design_for(shape: ShapeKind, infill: float) -> tuple[trimesh.Trimesh, Toolpath]:
-        strategy = InfillStrategy(infill, pattern, profile.infill_angle_deg,
-                                  f"chosen for a target t80 of {rx.target_t80_min:g} min")
+        reason = ("prescribed infill" if rx.infill is not None
+                  else f"chosen for a target t80 of {rx.target_t80_min:g} min")
+        strategy = InfillStrategy(infill, pattern, profile.infill_angle_deg, reason)
         design = design_tablet(rx.model_copy(update={"shape": shape}), formulation, profile,
                                infill=strategy)
         designs[(shape, infill)] = design
