@@ -147,6 +147,10 @@ def test_bad_input_shows_the_message_and_computes_nothing(qtbot, window, small_r
     assert window.form.visible_errors() == {GENERAL: "no dose: give dose_mg, or "
                                                      "dose_mg_per_kg with weight_kg"}
     assert window.document.result is None
+    # the fields the rule names are outlined
+    for field in ("dose_mg", "dose_mg_per_kg", "weight_kg"):
+        assert window.form.inputs[field].property("invalid") is True
+    assert window.form.inputs["drug"].property("invalid") is False
 
     _type(qtbot, window, "dose_mg", "40")
     assert _compute(qtbot, window) == Stage.DESIGN

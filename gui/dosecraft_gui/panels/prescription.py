@@ -7,6 +7,7 @@ in dose_mg_per_kg ...") next to the field that caused them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from PySide6.QtCore import Qt, Signal
@@ -277,6 +278,11 @@ class PrescriptionPanel(QScrollArea):
             if name == GENERAL or name not in self.errors:
                 self.general_error.setText(message)
                 self.general_error.show()
+                # a rule about several fields (mg/kg needs a weight, not both doses…):
+                # outline every field it names, so the eye finds where to type
+                for field in self.inputs:
+                    if re.search(rf"\b{re.escape(field)}\b", message):
+                        self._mark(field, True)
                 continue
             self.errors[name].setText(message)
             self.errors[name].show()
