@@ -47,7 +47,8 @@ class WorksheetDialog(QDialog):
         self.expiry.setDate(self.expiry.minimumDate())
         self.expiry.setCalendarPopup(True)
         self.form = form
-        form.addRow(QLabel(f"Formulation <b>{formulation}</b>"))
+        self.heading = QLabel(f"Formulation <b>{formulation}</b>")
+        form.addRow(self.heading)
         form.addRow("Operator", self.operator)
         form.addRow("Formulation lot", self.lot)
         form.addRow("Lot expiry", self.expiry)
@@ -87,8 +88,11 @@ class CompoundDialog(WorksheetDialog):
     (one lot for every formulation, as ``dosecraft batch --lot``), release curves."""
 
     def __init__(self, source: str, parent: QWidget | None = None) -> None:
-        super().__init__(f"all of {source}", parent)
+        super().__init__(source, parent)
         self.setWindowTitle("Compound the batch")
+        self.heading.setText(f"Prescriptions <b>{source}</b>: G-code, plates, worksheet, "
+                             "labels (with a lot) and records")
+        self.setMinimumWidth(560)
         self.folder = QLineEdit(str(settings.get("compound/folder", "")))
         self.folder.setPlaceholderText("output folder (created if missing, inside an "
                                        "existing one)")

@@ -104,7 +104,9 @@ def predict_deposited_volume_mm3(mesh: SliceableMesh, profile: PrinterProfile,
     """Volume `slice_tablet` will deposit (mm³), without building paths.
 
     Agrees with ``slice_tablet(...).extruded_volume_mm3`` to rounding (both sum the same
-    per-layer targets).
+    per-layer targets), except on a pneumatic printer whose thinnest gap-fill beads are
+    laid thicker than planned (`Flow.laid_mm3_per_mm`); the dose closure slices and sees
+    that volume.
     """
     return float(sum(p.target_mm3 for p in plan_layers(mesh, profile, density,
                                                         layer_height_mm, with_loops=False)))
