@@ -228,3 +228,14 @@ def test_enter_in_a_field_computes_and_narrow_windows_keep_the_form(qtbot, windo
     window.resize(760, 700)
     qtbot.wait(50)
     assert window.form.width() >= 290 and window.dose.width() >= 280
+
+
+def test_unknown_values_from_files_do_not_pile_up(window, small_raw) -> None:
+    combo = window.form.inputs["printer"]
+    before = combo.count()
+    for name in ("prusa_mk4", "ender_3", "prusa_mk4"):
+        window.form.set_raw(dict(small_raw, printer=name))
+        assert combo.currentText() == f"{name} (not installed)"
+    assert combo.count() == before + 1  # only the file's current unknown value
+    window.form.set_raw(small_raw)
+    assert combo.count() == before

@@ -62,6 +62,8 @@ LAYOUT: tuple[tuple[str, tuple[tuple[str, str, str, str], ...]], ...] = (
 LABEL_WIDTH = 100
 UNIT_WIDTH = 44
 COMBO_FIELDS = ("formulation", "printer", "shape", "release")
+#: Item data role marking a combo entry added only to show a file's unknown value.
+PLACEHOLDER_ROLE = Qt.ItemDataRole.UserRole + 1
 ERROR_STYLE = "color: #b3261e; font-size: 11px;"
 INVALID_QSS = ("QLineEdit[invalid=\"true\"], QComboBox[invalid=\"true\"] "
                "{ border: 1px solid #b3261e; background: #fdecea; }")
@@ -240,12 +242,17 @@ class PrescriptionPanel(QScrollArea):
                         value = value.lower()  # the model accepts any case here too
                     if name == "release" and not value:
                         value = ReleaseKind.IMMEDIATE.value
+                    # a value kept for an earlier file goes: one placeholder at a time
+                    for i in reversed(range(widget.count())):
+                        if widget.itemData(i, PLACEHOLDER_ROLE):
+                            widget.removeItem(i)
                     index = widget.findData(value)
                     if index < 0:
                         missing = "not installed" if name in ("formulation", "printer") \
                             else "unknown"
                         widget.addItem(f"{value} ({missing})", value)
                         index = widget.count() - 1
+                        widget.setItemData(index, True, PLACEHOLDER_ROLE)
                     widget.setCurrentIndex(index)
                 else:
                     widget.setText(value)
