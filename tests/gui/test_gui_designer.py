@@ -239,3 +239,16 @@ def test_unknown_values_from_files_do_not_pile_up(window, small_raw) -> None:
     assert combo.count() == before + 1  # only the file's current unknown value
     window.form.set_raw(small_raw)
     assert combo.count() == before
+
+
+def test_a_dose_no_tablet_holds_fails_plainly_and_shows_what_was_asked(qtbot, window,
+                                                                       small_raw) -> None:
+    window.form.auto_update.setChecked(False)
+    _fill(qtbot, window, dict(small_raw, dose_mg="3000"))
+    _compute(qtbot, window)
+    result = window.document.result
+    assert result is not None and not result.ok
+    assert "FAILED" in window.dose.verdict
+    assert window.dose.figure_cells["target"][0].text() == "3000.000"
+    assert window.dose.figure_cells["gcode"][0].text() == "—"
+    assert not window.actions.gcode.isEnabled()

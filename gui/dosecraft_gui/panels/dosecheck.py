@@ -156,7 +156,7 @@ class DoseCheckPanel(QWidget):
         else:
             self._set_banner("✘  FAILED — do not print", FAIL_RED)
         self.summary.setText(self._summary(result))
-        self._figures(check)
+        self._figures(check, result.prescription.unit_dose_mg)
         self._facts(result)
         notes = [f"⚠ {w}" for w in result.warnings]
         self.notes.setText("\n".join(notes))
@@ -180,12 +180,14 @@ class DoseCheckPanel(QWidget):
                 f"tolerance ±{100 * check.tolerance:g} %),"
                 f" × {qty} tablet{'s' if qty != 1 else ''}.")
 
-    def _figures(self, check: DoseCheck | None) -> None:
+    def _figures(self, check: DoseCheck | None, prescribed_mg: float | None = None) -> None:
         for cells in self.figure_cells.values():
             for cell in cells:
                 cell.setText(DASH)
                 cell.setStyleSheet("")
         if check is None:
+            if prescribed_mg is not None:  # a failed job still shows what was asked for
+                self.figure_cells["target"][0].setText(f"{prescribed_mg:.3f}")
             return
         self.figure_cells["target"][0].setText(f"{check.target_mg:.3f}")
         for key, value in (("design", check.design_mg), ("toolpath", check.toolpath_mg),
