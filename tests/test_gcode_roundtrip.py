@@ -194,3 +194,23 @@ def test_shipped_profiles_and_formulary_round_trip() -> None:
         for label in program.objects:
             assert r.volume_by_object_mm3[label] == pytest.approx(
                 tps[0].extruded_volume_mm3, rel=1e-4), (profile.id, label)
+
+
+@pytest.mark.parametrize("travel", [30.0, 50.0, 60.0, 100.0])
+def test_beads_capped_at_the_top_speed_are_written_at_it(travel: float) -> None:
+    # laid = flow ÷ top speed, then speed = flow ÷ laid: a bit over the top speed in floats
+    from dosecraft.model.enums import ToolRole
+    from dosecraft.model.toolpath import ExtrusionPath, Toolpath, ToolpathLayer
+    from dosecraft.slicer.flow import Flow
+
+    for factor in np.arange(0.5, 2.0, 0.01):
+        profile = pneumatic_profile(pneumatic_flow_factor=float(factor),
+                                    travel_speed_mm_s=travel)
+        thinnest = Flow.from_profile(profile).laid_mm3_per_mm(1e-9)
+        line = ExtrusionPath(ToolRole.INFILL, np.array([[-4.0, 0.0], [4.0, 0.0]]), 0.4,
+                             thinnest)
+        tp = Toolpath((ToolpathLayer(0, 0.4, 0.4, (line,)),))
+        program = write_gcode(single_plate(tp), profile, formulation("sse"), HEADER)
+        assert f"F{travel * 60:g}" in program.text
+        r = read_gcode(program.text)
+        assert r.volume_by_object_mm3["RX1_1"] == pytest.approx(8 * thinnest, rel=1e-6)

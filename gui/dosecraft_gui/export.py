@@ -51,11 +51,12 @@ def export_mesh(result: JobResult, path: str | os.PathLike) -> Path:
     """Write the tablet solid as STL or 3MF, by the file's suffix."""
     if result.mesh is None:
         raise ExportError("there is no tablet solid to export: compute the prescription")
-    suffix = _output_file(path, (".stl", ".3mf")).suffix.lower()
-    if suffix == ".stl":
-        return export_stl(result.mesh, path)
-    if suffix == ".3mf":
-        return export_3mf(result.mesh, path)
+    out = _output_file(path, (".stl", ".3mf"))
+    if out.suffix.lower() == ".stl":
+        return export_stl(result.mesh, out)
+    if out.suffix.lower() == ".3mf":
+        return export_3mf(result.mesh, out)
+    suffix = out.suffix.lower()
     raise ExportError(f"unknown mesh type '{suffix}'; use .stl or .3mf")
 
 

@@ -11,7 +11,7 @@ DESIGN_SOLVER_TOLERANCE = 1e-4
 
 #: A formulation's filament and the printer's feed diameter may differ by this much
 #: (relative) at most: E is volume ÷ (π·d²/4), so a diameter off by x moves every tablet's
-#: dose by about 2x (5e-4 → 0.1 %; 1.78 mm filament on a 1.75 mm setting would be 3.4 %).
+#: dose by about 2x (5e-4 → 0.1 %; 1.78 mm filament on a 1.75 mm setting over-doses 3.5 %).
 FILAMENT_DIAMETER_REL_TOL = 5e-4
 
 #: Patient weight range accepted for mg/kg dosing (premature neonate to bariatric adult).

@@ -162,14 +162,15 @@ def _pneumatic_feed(m: _Machine, profile: PrinterProfile, mm3_per_mm: float,
         if not mm3_per_mm > 0:  # `_write_path` names the path
             return fmt_feed(profile.print_speed_mm_s)
         speed = m.flow.pneumatic_speed_mm_s(mm3_per_mm)
-        if speed > profile.travel_speed_mm_s:
+        # a bead capped at the top speed (`Flow.laid_mm3_per_mm`) comes back a bit over it
+        if speed > profile.travel_speed_mm_s * (1 + 1e-9):
             raise GcodeError(
                 f"tablet '{label}': printer '{profile.id}' pneumatic flow "
                 f"{m.flow.pneumatic_flow_mm3_s:.4g} mm³/s needs {speed:.1f} mm/s to lay a "
                 f"{mm3_per_mm:.4g} mm³/mm bead, faster than its travel speed "
                 f"{profile.travel_speed_mm_s:g} mm/s; lower the pressure and recalibrate "
                 "pneumatic_flow_factor")
-        cache[mm3_per_mm] = fmt_feed_fine(speed)
+        cache[mm3_per_mm] = fmt_feed_fine(min(speed, profile.travel_speed_mm_s))
     return cache[mm3_per_mm]
 
 

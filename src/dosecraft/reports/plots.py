@@ -194,7 +194,8 @@ def similarity_label(similarity: Similarity) -> str:
     """Legend text: 'f2 = 61.2, f1 = 7.3 (similar)'; the verdict needs both factors."""
     verdict = {True: "similar", False: "not similar", None: "no decision"}[similarity.similar]
     if not similarity.applicable:
-        verdict = "f2 not applicable"
+        verdict = ("similar: both release rapidly, f2 not needed" if similarity.similar
+                   else "f2 not applicable")
     f1 = "" if similarity.f1 is None else f", f1 = {similarity.f1:.1f}"
     return f"f2 = {similarity.f2:.1f}{f1} ({verdict})"
 

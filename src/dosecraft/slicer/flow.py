@@ -42,7 +42,9 @@ def filament_mismatch(filament_mm: float | None, feed_mm: float | None) -> float
         return None
     if math.isclose(filament_mm, feed_mm, rel_tol=FILAMENT_DIAMETER_REL_TOL):
         return None
-    return (feed_mm / filament_mm) ** 2 - 1.0
+    # E = volume ÷ (π·feed²/4) and each mm of E feeds π·filament²/4: the dose is off by
+    # (filament ÷ feed)² − 1 (thicker filament over-doses)
+    return (filament_mm / feed_mm) ** 2 - 1.0
 
 
 @dataclass(frozen=True)
