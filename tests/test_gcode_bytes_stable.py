@@ -46,12 +46,13 @@ SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 #: (RX-2026-0009, pneumatic) when pneumatic beads got the feed that lays them: only the
 #: F words of valve-open G1 lines and the new `pneumatic_flow_mm3_s` header line differed;
 #: RX-2026-0009 again when mg/kg doses were rounded to 3 significant figures (0.25 mg/kg ×
-#: 10.5 kg: 2.625 → 2.63 mg, a new tablet).
+#: 10.5 kg: 2.625 → 2.63 mg, a new tablet); all of them for version 0.2.0 (only the version
+#: and design_sha256 lines differed, and the new pneumatic `pressure_dwell_ms` line).
 RX_REFERENCE = {
-    "RX-2026-0002": "de2075409bf8e3d36ba42d55af60f695fe1d46b567a62be80b1070c0730653ba",
-    "RX-2026-0003": "6954a7fb4b5f7923a1b3f0ba0ac4b756b727c924237a76a7a62af524817de3ce",
-    "RX-2026-0008": "6ec4b4e7a6218a13e7c8f6f330d290ed423e3758df0ec4e63d20b29e209350f6",
-    "RX-2026-0009": "2702dde09b424a2cfc309e6321e375b72b8c749014df933e6f1126260d69d455",
+    "RX-2026-0002": "b263b28fea9d130b4801a704b7c438aba81f23523fad00c6f48a73de7d331cff",
+    "RX-2026-0003": "9341857bfff00a65640c3f12b9c5d57d86c445a76e399b1ec70b7802b4c94954",
+    "RX-2026-0008": "80e5e319f5f4bee74c4da0ff0efd51918f00805138b7d16c824f91a31b60f368",
+    "RX-2026-0009": "8bc1f61581e6f2f28c6b2dc40bc57d3659353e38378b4ee630b11369c77cdd0f",
 }
 
 
@@ -94,14 +95,15 @@ def plate_program(name: str):
 
 
 #: computed before the vectorised writer; "pneumatic" re-pinned as RX-2026-0009 above (and
-#: its test profile's flow factor became 0.25).
+#: its test profile's flow factor became 0.25); all re-pinned for version 0.2.0 (the
+#: version line only, and pneumatic's `pressure_dwell_ms` line).
 PLATE_REFERENCE = {
-    "klipper": "8d92e9cfd0746822379a204df93d2e0b39d5e950cf8d3c64d4a37cf55dcc6b85",
-    "marlin": "440e07597f6627727cde576a7c7326995ac1214b631dad60ff6d8db0293acd45",
-    "pneumatic": "09a47ebecb2db474b958f89fbd5115abdd09ca96066049b2b9c4f582acfe863f",
-    "rrf_absolute": "5727d20c7fb9dc778b0b4b68e1cc83a893b525a5c4fc14b96415911c6f11e1fe",
-    "syringe": "bc2e3be7bdc95149b781349b0a3d97e9fdf21b2b9bfe0d196daf76957bb7c649",
-    "volumetric": "0920b469e875a105b4503d543741615218158f094924e123951be6b183397c3b",
+    "klipper": "cb841ddd65a00e63a9f58fc2c077abdca1d03e1cf9eb7826a06123f39b848b18",
+    "marlin": "8b51b50e2775a83c2e3aca63faa9682e1f49a78370bf18e70672f1a05b56904d",
+    "pneumatic": "38bbec2a86288cc7175b6851966e593b5d6c5635220614c99c34d591103c69d6",
+    "rrf_absolute": "09f925e0bd9a2f71f3b48b82db4ab662b14dfd971c55ac63d76b4d47cba0f02f",
+    "syringe": "44843d655fee632c5863b62ab48f5c39da6d52079a6d9fe3ad469eb94be07fdc",
+    "volumetric": "48abb63c06b187a6d593408f84d2b25f10b662dcd03f68b2cc3ea7b3185c433f",
 }
 
 

@@ -153,15 +153,40 @@ M486 S-1
 """
 
 
+#: The same program as dosecraft 0.2 writes it: the header carries the paste's flow
+#: (0.8 mm³/s) and each bead is printed at flow ÷ bead (0.08 at 10 mm/s, 0.05 at 16 mm/s).
+PNEUMATIC_FLOW = PNEUMATIC.replace(
+    "; dosecraft.pressure_off", "; dosecraft.pneumatic_flow_mm3_s = 0.8\n"
+    "; dosecraft.pressure_dwell_ms = 150\n; dosecraft.pressure_off").replace(
+    "G1 X20 Y30\n", "G1 X20 Y30 F960\n")
+
+
 def test_pneumatic_volume_is_length_times_flow_while_open() -> None:
-    r = read_gcode(PNEUMATIC)
+    r = read_gcode(PNEUMATIC_FLOW)
     assert r.volume_by_object_mm3["object_0"] == pytest.approx(10 * 0.08 + 20 * 0.05)
     assert r.dwell_s == pytest.approx(0.3)
     assert r.invariant_violations() == []
-    leaky = PNEUMATIC.replace("M400\nM42 P4 S0\nG4 P150\n", "")
+    leaky = PNEUMATIC_FLOW.replace("M400\nM42 P4 S0\nG4 P150\n", "")
     bad = read_gcode(leaky)
     assert any("G0 travel moves material" in p for p in bad.invariant_violations())
     assert bad.volume_by_object_mm3["object_0"] > r.volume_by_object_mm3["object_0"]
+
+
+@pytest.mark.parametrize(("edit", "fragment"), [
+    (("G1 X20 Y10 F600", "G1 X20 Y10 F300"), "planned at 0.08 mm³/mm"),
+    (("G4 P150\nG1 X20 Y10", "G4 P5000\nG1 X20 Y10"), "open for a 5000 ms pause"),
+    (("M486 S0\n", "M486 S0\nM220 S50\n"), "M220 S50 overrides"),
+])
+def test_edits_that_change_a_pneumatic_dose_are_flagged(edit, fragment) -> None:
+    r = read_gcode(PNEUMATIC_FLOW.replace(*edit))
+    assert any(fragment in p for p in r.invariant_violations()), r.invariant_violations()
+
+
+def test_pneumatic_gcode_from_before_the_flow_header_is_not_vouched_for() -> None:
+    # the flow comments still give a volume, but the file's feeds set what was laid
+    r = read_gcode(PNEUMATIC)
+    assert r.volume_by_object_mm3["object_0"] == pytest.approx(10 * 0.08 + 20 * 0.05)
+    assert any("written before dosecraft 0.2" in p for p in r.invariant_violations())
 
 
 def test_pneumatic_without_valve_header_is_refused() -> None:

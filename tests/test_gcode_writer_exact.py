@@ -432,6 +432,7 @@ EXPECTED_PNEUMATIC = """\
 ; dosecraft.objects = RX1_1
 ; dosecraft.pneumatic_flow_factor = 0.25
 ; dosecraft.pneumatic_flow_mm3_s = 2.142477796076938
+; dosecraft.pressure_dwell_ms = 100
 ; dosecraft.pressure_off = M42 P4 S0
 ; dosecraft.pressure_on = M42 P4 S255
 ; dosecraft.printer = test_pneu

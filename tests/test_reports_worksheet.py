@@ -9,6 +9,7 @@ import pytest
 
 pypdf = pytest.importorskip("pypdf")
 
+from dosecraft import __version__  # noqa: E402
 from dosecraft.reports import BatchInfo, FormulationLot, build_worksheet, write_worksheet  # noqa: E402
 from dosecraft.reports.worksheet_rows import shape_text, split_rows  # noqa: E402
 
@@ -74,7 +75,7 @@ def test_worksheet_contains_batch_rows_and_signatures(tmp_path, batch):
     assert [p.name for p in tmp_path.iterdir()] == ["ws.pdf"]  # no temp file left
     text = flat(" ".join(pdf_pages(out)))
     for fragment in ("B-2025-0042", "2025-03-14", "Zoë Łukasiewicz", "week11.csv", SOURCE_SHA,
-                     "L2309-A", "2025-12-31", "EXPIRED", "0.1.0",
+                     "L2309-A", "2025-12-31", "EXPIRED", __version__,
                      "RX-0001", "RX-0002", "RX-0003", "RX-0004",
                      "12.500", "12.526", "6.250", "6.225", "+0.21", "-0.40", "+1.42",
                      "PASS", "FAIL", "cylinder D 8.00 × H 3.20 mm", "35 % gyroid",

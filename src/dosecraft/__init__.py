@@ -1,3 +1,3 @@
 """dosecraft: patient-specific 3D-printed tablets with the dose exact in the G-code."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

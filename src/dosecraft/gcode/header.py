@@ -29,7 +29,7 @@ HEADER_ORDER: tuple[str, ...] = (
 CALLER_KEYS: tuple[str, ...] = ("rx_id", "target_dose_mg", "predicted_dose_mg", "design_sha256")
 #: Derived keys whose values are numbers (compared numerically against a caller's value).
 _NUMERIC = {"drug_loading", "density_mg_mm3", "mass_factor", "feed_diameter_mm", "tablets",
-            "pneumatic_flow_factor", "pneumatic_flow_mm3_s"}
+            "pneumatic_flow_factor", "pneumatic_flow_mm3_s", "pressure_dwell_ms"}
 _KEY = re.compile(r"^[a-z][a-z0-9_]*$")
 HEADER_PREFIX = "; dosecraft."
 
@@ -60,6 +60,7 @@ def derived_header(profile: PrinterProfile, formulation: Formulation, dialect: D
                                                     .pneumatic_flow_mm3_s or math.nan)
         derived["pressure_on"] = dialect.pressure_on
         derived["pressure_off"] = dialect.pressure_off
+        derived["pressure_dwell_ms"] = str(profile.pressure_dwell_ms)
     return derived
 
 

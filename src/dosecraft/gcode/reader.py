@@ -74,6 +74,10 @@ class _Parser:
         self.obj = -1
         self.layer = -1
         self.dwell_s = 0.0
+        #: (line, seconds) of G4 pauses with the valve open, and (line, percent) of M220
+        #: speed overrides other than 100: both move a pneumatic dose (speed sets the bead)
+        self.open_dwells: list[tuple[int, float]] = []
+        self.speed_overrides: list[tuple[int, float]] = []
         objects = header.get("objects", "")
         self.names: list[str] = [n for n in objects.split(",") if n] if objects else []
         self.rows: list[tuple[float, ...]] = []
@@ -158,7 +162,13 @@ class _Parser:
             return
         w = _words(code[len(head):]) if head[0] in "GM" else {}
         if head == "G4":
-            self.dwell_s += w.get("P", 0.0) / 1000.0 + w.get("S", 0.0)
+            seconds = w.get("P", 0.0) / 1000.0 + w.get("S", 0.0)
+            self.dwell_s += seconds
+            if self.pressure:
+                self.open_dwells.append((lineno, seconds))
+        elif head == "M220" and "S" in w:
+            if w["S"] != 100:
+                self.speed_overrides.append((lineno, w["S"]))
         elif head == "G90":
             self.rel_xyz = False
         elif head == "G91":
@@ -268,7 +278,8 @@ def read_gcode(text: str, *, acceleration_mm_s2: float | None = None,
                                                                     "pneumatic_flow_mm3_s"))
     return GcodeReadout.build(header=header, moves=moves, object_names=tuple(p.names),
                               dwell_s=p.dwell_s, acceleration_mm_s2=acceleration_mm_s2,
-                              feed_area_mm2=feed_area)
+                              feed_area_mm2=feed_area, open_dwells=tuple(p.open_dwells),
+                              speed_overrides=tuple(p.speed_overrides))
 
 
 def _interpret(p: _Parser, lines: list[str], which: Iterable[int]) -> None:

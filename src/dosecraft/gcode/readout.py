@@ -227,12 +227,16 @@ class GcodeReadout:
     bbox: np.ndarray
     print_time_s: float
     dwell_s: float
+    open_dwells: tuple[tuple[int, float], ...] = ()
+    speed_overrides: tuple[tuple[int, float], ...] = ()
 
     @classmethod
     def build(cls, *, header: dict[str, str], moves: MoveArrays,
               object_names: tuple[str, ...], dwell_s: float,
               acceleration_mm_s2: float | None = None,
-              feed_area_mm2: float | None = None) -> GcodeReadout:
+              feed_area_mm2: float | None = None,
+              open_dwells: tuple[tuple[int, float], ...] = (),
+              speed_overrides: tuple[tuple[int, float], ...] = ()) -> GcodeReadout:
         sums = np.bincount(moves.object + 1, weights=moves.volume_mm3,
                            minlength=len(object_names) + 1)
         ext = tablet_extrusion(moves)
@@ -247,8 +251,23 @@ class GcodeReadout:
             volume_by_object_mm3={n: float(sums[i + 1]) for i, n in enumerate(object_names)},
             unlabelled_volume_mm3=float(sums[0]), layer_count=layer_count, bbox=bbox,
             print_time_s=estimate_print_time_s(moves, dwell_s, acceleration_mm_s2, feed_area_mm2),
-            dwell_s=dwell_s,
+            dwell_s=dwell_s, open_dwells=open_dwells, speed_overrides=speed_overrides,
         )
+
+    def _pneumatic_pause_violations(self) -> list[str]:
+        """Open-valve pauses beyond the pressure build-up, and speed overrides: in both the
+        paste lays more (or less) than the flow model counts."""
+        problems = [f"line {line}: M220 S{percent:g} overrides the programmed speeds; on a "
+                    "pneumatic printer the speed sets the bead, so the dose changes"
+                    for line, percent in self.speed_overrides[:5]]
+        # the build-up dwell after opening is modelled as laying nothing (its paste is part
+        # of the measured mass factor); a longer pause lays paste nobody counted
+        planned = header_float(self.header, "pressure_dwell_ms")
+        limit_s = (planned or 0.0) / 1000.0 + 1e-9
+        problems += [f"line {line}: the valve stays open for a {seconds * 1000:g} ms pause "
+                     f"(the pressure build-up is {planned or 0:g} ms); paste flows unmeasured"
+                     for line, seconds in self.open_dwells if seconds > limit_s][:5]
+        return problems
 
     @property
     def total_volume_mm3(self) -> float:
@@ -286,6 +305,13 @@ class GcodeReadout:
         flow = header_float(self.header, "pneumatic_flow_mm3_s")
         if flow is not None:
             problems += pneumatic_speed_violations(self.moves, flow)
+            problems += self._pneumatic_pause_violations()
+        elif self.header.get("e_mode") == "pneumatic":
+            # before 0.2 pneumatic files printed each role at its own speed, which laid
+            # other beads than the flow comments say: their dose cannot be vouched for
+            problems.append("pneumatic G-code without '; dosecraft.pneumatic_flow_mm3_s' "
+                            "(written before dosecraft 0.2): its feeds set the dose and "
+                            "cannot be checked; slice it again")
         for name, net in retract_balance_e(self.moves, self.object_names).items():
             if abs(net) > E_BALANCE_TOL:
                 problems.append(f"object '{name}': retractions and primes leave net E {net:+g}")
