@@ -296,11 +296,19 @@ def test_non_numeric_cell(tmp_path):
     assert_input_error(invoke("fit", str(bad)), "line 3", "percent_released", "'abc'")
 
 
-def test_fractions_instead_of_percent(tmp_path):
+@pytest.mark.parametrize(("last", "shown"), [("0.91", "91, not 0.91"), ("1.02", "102, not 1.02")])
+def test_fractions_instead_of_percent(tmp_path, last, shown):
     bad = tmp_path / "fractions.csv"
-    bad.write_text("time_min,percent_released\n0,0\n15,0.42\n30,0.67\n60,0.91\n")
-    assert_input_error(invoke("fit", str(bad)), "look like fractions", "write percent (91, "
-                       "not 0.91)")
+    bad.write_text(f"time_min,percent_released\n0,0\n15,0.42\n30,0.67\n60,{last}\n")
+    assert_input_error(invoke("fit", str(bad)), "look like fractions", f"write percent ({shown})")
+
+
+def test_an_acid_stage_profile_below_half_a_percent_is_percent(tmp_path):
+    from dosecraft.io.dissolution import read_dissolution
+
+    acid = tmp_path / "acid.csv"
+    acid.write_text("time_min,percent_released\n0,0\n60,0.1\n120,0.3\n")
+    assert read_dissolution(acid).pct.max() == pytest.approx(0.3)
 
 
 def test_missing_column(tmp_path):

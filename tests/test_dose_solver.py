@@ -183,3 +183,17 @@ def test_an_infeasible_family_still_reports_its_capacity(formulation, profile):
     with pytest.raises(InfeasibleDose, match=r"holds [0-9.]+ mg"):
         design_tablet(rx(dose_mg=450, shape="cylinder"), formulation, profile,
                       predictor=envelope_predictor)
+
+
+def test_rounding_a_per_kg_dose_never_crosses_the_daily_maximum(formulation, profile):
+    # 75 mg/kg × 12.345 kg = 925.875 mg, labelled 926 mg, above 75 × 12.345 by the rounding
+    from dosecraft.dose.checks import check_prescription
+
+    big = Formulation(**{**formulation.model_dump(), "max_dose_per_unit_mg": 5000,
+                         "max_daily_dose_mg": 5000})
+    at_limit = rx(dose_mg=None, dose_mg_per_kg=75, weight_kg=12.345)
+    assert at_limit.unit_dose_mg == 926.0
+    check_prescription(at_limit, big, profile)  # the prescribed 75 mg/kg is allowed
+    with pytest.raises(InvalidPrescription, match="75.1 mg/kg, above the daily maximum"):
+        check_prescription(rx(dose_mg=None, dose_mg_per_kg=75.1, weight_kg=12.345), big,
+                           profile)

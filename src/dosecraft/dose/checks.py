@@ -97,10 +97,13 @@ def check_prescription(rx: Prescription, formulation: Formulation,
             "check the dose and its unit", field=field, value=value)
     if rx.weight_kg is not None and formulation.max_daily_mg_per_kg is not None:
         limit = formulation.max_daily_mg_per_kg * rx.weight_kg
-        if dose > limit * (1 + 1e-9):
+        # a per-kg prescription is judged on its mg/kg: rounding it to a measurable dose
+        # (3 significant figures) must not turn the largest allowed dose into a refusal
+        per_kg = rx.dose_mg_per_kg if rx.dose_mg_per_kg is not None else dose / rx.weight_kg
+        if per_kg > formulation.max_daily_mg_per_kg * (1 + 1e-9):
             raise InvalidPrescription(
                 f"{field} = {value}: one unit of {dose:g} mg{per_kg_note} is "
-                f"{dose / rx.weight_kg:.3g} mg/kg, above the daily maximum of "
+                f"{per_kg:.4g} mg/kg, above the daily maximum of "
                 f"{formulation.max_daily_mg_per_kg:g} mg/kg/day ({limit:.4g} mg for "
                 f"{rx.weight_kg:g} kg); check the dose, its unit and the weight",
                 field=field, value=value)

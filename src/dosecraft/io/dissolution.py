@@ -95,9 +95,10 @@ def _number(text: str, where: str, column: str) -> float:
     return value
 
 
-#: A profile whose every value after t = 0 is at most this is fractions, not percent: no
-#: dissolution test ends with at most 1 % released.
-FRACTION_LIKE_MAX = 1.0
+#: A profile whose largest value after t = 0 lies in this range is fractions, not percent
+#: (0.9 = 90 %, with assay scatter up to 1.2): read as percent it would be a tablet that
+#: never releases. Below the range it can be a real acid-stage profile (< 0.5 % released).
+FRACTION_LIKE_RANGE = (0.5, 1.2)
 
 
 def read_dissolution(path: Path) -> Dissolution:
@@ -148,7 +149,8 @@ def read_dissolution(path: Path) -> Dissolution:
     if not times:
         raise DissolutionDataError(f"{path}: no data rows under the header")
     late = [p for t, p in zip(times, pcts, strict=True) if t > 0]
-    if len(late) >= 2 and 0 < max(late) <= FRACTION_LIKE_MAX:
+    low, high = FRACTION_LIKE_RANGE
+    if len(late) >= 2 and low <= max(late) <= high:
         # 0.5, 0.9, 0.98 … is fractions; read as percent it is a tablet that never releases
         raise DissolutionDataError(
             f"{path}: percent_released never exceeds {max(late):g}; these look like "
