@@ -89,3 +89,61 @@ def test_the_app_runs_prescriptions_with_the_recorded_factor() -> None:
     result = run_prescription(rx)
     assert result.ok, result.error
     assert result.formulation is not None and result.formulation.mass_factor == 1.0328
+
+
+def test_a_factor_measured_under_other_printer_settings_is_refused(tmp_path: Path) -> None:
+    # a pneumatic paste calibrated at flow factor 1.0; the profile now says 0.9, which
+    # already prints the beads faster: applying the old mass factor too would double-count
+    from dosecraft.errors import RecordsError
+    from dosecraft.profiles import load_profile
+    from dosecraft.records.calibrated import SETTINGS_KEY
+    from dosecraft.slicer.flow import deposition_settings
+
+    measured_on = load_profile("pneumatic_sse")
+    path = tmp_path / "records.sqlite"
+    store = RecordStore(path)
+    try:
+        store.record_calibration("pneumatic_sse", "hydrocortisone_gel_sse",
+                                 new_mass_factor=0.9, n_tablets=10,
+                                 data_sha256=hashlib.sha256(b"w").hexdigest(),
+                                 details={SETTINGS_KEY: deposition_settings(measured_on)})
+    finally:
+        store.close()
+    assert recorded_mass_factor("pneumatic_sse", "hydrocortisone_gel_sse", path,
+                                profile=measured_on) == 0.9
+    changed = measured_on.model_copy(update={"pneumatic_flow_factor": 0.9})
+    with pytest.raises(RecordsError, match=r"pneumatic_flow_factor 1\.0 → 0\.9.*calibrate "
+                                           "again"):
+        recorded_mass_factor("pneumatic_sse", "hydrocortisone_gel_sse", path, profile=changed)
+
+
+def test_the_lookup_only_reads_the_records_file(tmp_path: Path) -> None:
+    path = tmp_path / "records.sqlite"
+    _calibrate(path, 1.02)
+    before = path.read_bytes()
+    path.chmod(0o444)
+    try:
+        assert recorded_mass_factor("generic_fdm_175", "paracetamol_pva_fdm", path) == 1.02
+    finally:
+        path.chmod(0o644)
+    assert path.read_bytes() == before
+
+
+def test_the_batch_runner_applies_the_same_check(tmp_path: Path) -> None:
+    from dosecraft.batch.recording import Recorder
+    from dosecraft.errors import RecordsError
+    from dosecraft.records.calibrated import SETTINGS_KEY
+
+    path = tmp_path / "records.sqlite"
+    store = RecordStore(path)
+    try:  # measured when the printer's filament setting was 2.85 mm
+        store.record_calibration(
+            "generic_fdm_175", "paracetamol_pva_fdm", new_mass_factor=1.03, n_tablets=10,
+            data_sha256=hashlib.sha256(b"x").hexdigest(),
+            details={SETTINGS_KEY: {"extruder": "filament", "feed_diameter_mm": 2.85,
+                                    "nozzle_diameter_mm": 0.4}})
+    finally:
+        store.close()
+    with Recorder(path, "A. Pharmacist") as recorder, \
+            pytest.raises(RecordsError, match=r"feed_diameter_mm 2\.85 → 1\.75"):
+        recorder.mass_factor("generic_fdm_175", "paracetamol_pva_fdm")

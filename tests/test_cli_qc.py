@@ -106,6 +106,9 @@ def test_calibrate_from_a_reference_plate(tmp_path: Path) -> None:
         cal = store.calibrations("generic_fdm_175", "paracetamol_pva_fdm")[0]
     assert factor == pytest.approx(np.mean(measured / predicted), rel=1e-4)
     assert cal["n_tablets"] == 10 and cal["old_mass_factor"] == 1.0
+    # valid only for the printer settings it was measured with
+    assert cal["details"]["deposition_settings"] == {
+        "extruder": "filament", "feed_diameter_mm": 1.75, "nozzle_diameter_mm": 0.4}
     assert f"now use mass factor {factor:.4f}" in done.output
     # a second reference plate is written with the calibrated factor
     made2 = runner.invoke(app, ["calibrate", *base, "--make-gcode", str(tmp_path / "c2.gcode")])

@@ -56,8 +56,24 @@ class Recorder:
     # -- before the work -------------------------------------------------------------
 
     def mass_factor(self, printer: str, formulation: str) -> float | None:
-        """The calibrated mass factor for a printer × formulation, or None."""
-        return self.store.latest_mass_factor(printer, formulation) if self.store else None
+        """The calibrated mass factor for a printer × formulation, or None.
+
+        Raises
+        ------
+        RecordsError
+            It was measured under other printer settings (see `checked_factor`).
+        """
+        if self.store is None:
+            return None
+        from dosecraft.errors import ProfileError
+        from dosecraft.profiles import load_profile
+        from dosecraft.records.calibrated import checked_factor
+
+        try:
+            profile = load_profile(printer)
+        except ProfileError:
+            profile = None  # the rows name the unknown printer
+        return checked_factor(self.store.latest_calibration(printer, formulation), profile)
 
     def start(self, batch_id: str, source: Path, source_sha256: str,
               options: Mapping[str, Any], *, lot: str | None, expiry: dt.date | None,

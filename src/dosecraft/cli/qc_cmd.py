@@ -131,7 +131,10 @@ def calibrate(
     )
     from dosecraft.errors import DosecraftError
     from dosecraft.io.atomic import write_atomic
+    from dosecraft.profiles import load_profile
     from dosecraft.qc import mass_factor_from_weights
+    from dosecraft.records.calibrated import SETTINGS_KEY
+    from dosecraft.slicer.flow import deposition_settings
 
     if (make_gcode is None) == (weights is None):
         _fail("give either --make-gcode OUT.gcode (write reference tablets) or --weights "
@@ -179,7 +182,9 @@ def calibrate(
                 printer, formulation, new_mass_factor=result.new_factor, n_tablets=result.n,
                 data_sha256=file_digest(weights), old_mass_factor=pred.current_factor,
                 details={**result.to_dict(), "batch_id": pred.batch_id, "rx_id": pred.rx_id,
-                         "weights_file": weights.name})
+                         "weights_file": weights.name,
+                         # valid only for these settings (see records.calibrated)
+                         SETTINGS_KEY: deposition_settings(load_profile(printer))})
     except DosecraftError as exc:
         _fail(str(exc))
     console.print(f"recorded calibration {cal_id}: batches on {printer} with {formulation} "

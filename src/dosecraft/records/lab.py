@@ -1,6 +1,7 @@
 """QC results, mass-factor calibrations and print jobs (mixed into `RecordStore`)."""
 
 import math
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,6 +33,15 @@ def _check_state(state: str) -> str:
         raise RecordsError(f"print job state {state!r} is not one of "
                            f"{', '.join(PRINT_JOB_STATES)}")
     return state
+
+
+def latest_calibration(conn: sqlite3.Connection, printer: str,
+                       formulation: str) -> dict[str, Any] | None:
+    """The newest calibration row of this pair (details decoded), or None."""
+    # By id, not created_at: ids only grow, a wall clock can step back.
+    row = conn.execute("SELECT * FROM calibrations WHERE printer = ? AND formulation = ?"
+                       " ORDER BY id DESC LIMIT 1", (printer, formulation)).fetchone()
+    return None if row is None else decode_row(row, "details")
 
 
 class LabRecords(BatchRecords):
@@ -192,11 +202,13 @@ class LabRecords(BatchRecords):
                         fields)
         return cal_id
 
+    def latest_calibration(self, printer: str, formulation: str) -> dict[str, Any] | None:
+        """The newest calibration of this pair (a dict with decoded details), or None."""
+        return latest_calibration(self._conn, printer, formulation)
+
     def latest_mass_factor(self, printer: str, formulation: str) -> float | None:
         """The most recently recorded mass factor for this pair, or None if never calibrated."""
-        # By id, not created_at: ids only grow, a wall clock can step back.
-        row = self._one("SELECT new_mass_factor FROM calibrations WHERE printer = ? AND"
-                        " formulation = ? ORDER BY id DESC LIMIT 1", (printer, formulation))
+        row = latest_calibration(self._conn, printer, formulation)
         return None if row is None else float(row["new_mass_factor"])
 
     def calibrations(self, printer: str | None = None,

@@ -47,6 +47,21 @@ def filament_mismatch(filament_mm: float | None, feed_mm: float | None) -> float
     return (filament_mm / feed_mm) ** 2 - 1.0
 
 
+def deposition_settings(profile: PrinterProfile) -> dict[str, object]:
+    """The printer settings that decide how much material a planned volume lays down.
+
+    A mass-factor calibration (measured ÷ predicted mass) is only valid for these values:
+    with another filament diameter, or another pneumatic flow, pressure, dwell or speed,
+    the printer lays a different amount and a stored factor would correct twice.
+    """
+    keys = ["extruder", "feed_diameter_mm", "nozzle_diameter_mm"]
+    if profile.extruder == ExtruderKind.PNEUMATIC:
+        keys += ["pneumatic_flow_factor", "pneumatic_pressure_kpa", "pressure_dwell_ms",
+                 "print_speed_mm_s", "line_width_mm", "layer_height_mm"]
+    values = profile.model_dump(mode="json", include=set(keys))
+    return {k: values[k] for k in keys}
+
+
 @dataclass(frozen=True)
 class Flow:
     """E-axis mapping of one printer.
