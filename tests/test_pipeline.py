@@ -85,3 +85,12 @@ def test_sustained_release_wish_with_a_fast_prediction_warns():
     assert f"{result.release.t80_min:.0f} min" in warning and "target_t80_min" in warning
     immediate = run_job(Job(prescription=rx.model_copy(update={"release": "immediate"})))
     assert not any("sustained release was asked" in w for w in immediate.warnings)
+
+
+def test_a_failed_dose_check_names_the_figure_that_failed():
+    from dosecraft.model.results import DoseCheck
+
+    check = DoseCheck(0.5, 0.4687, toolpath_mg=0.4995, gcode_mg=0.4996)
+    assert not check.passed
+    assert check.failures() == ["design (layer model) 0.4687 mg (-6.26%)"]
+    assert DoseCheck(60, 60.1, 60.0, 60.02).failures() == []

@@ -214,8 +214,9 @@ def _gcode_stage(result: JobResult, formulation: Formulation,
     result = replace(result, plates=tuple(plates), dose_check=check)
     if not check.passed:
         raise DoseCheckFailed(
-            f"{result.rx_id}: re-read G-code holds {worst:.4g} mg for a {target:.4g} mg "
-            f"prescription ({worst / target - 1:+.2%}, tolerance ±{check.tolerance:.0%})")
+            f"{result.rx_id}: for a {target:.4g} mg prescription (tolerance "
+            f"±{check.tolerance:.0%}) " + "; ".join(check.failures()) + " is outside; the "
+            f"re-read G-code holds {worst:.4g} mg")
     return result
 
 

@@ -39,6 +39,14 @@ class DoseCheck:
         figures = [v for v in (self.design_mg, self.toolpath_mg, self.gcode_mg) if v is not None]
         return all(abs(v / self.target_mg - 1.0) <= self.tolerance for v in figures)
 
+    def failures(self) -> list[str]:
+        """The figures outside the tolerance, each as 'design (layer model) 0.4687 mg
+        (-6.26 %)'; empty when the check passes."""
+        named = (("design (layer model)", self.design_mg), ("toolpath", self.toolpath_mg),
+                 ("re-read G-code", self.gcode_mg))
+        return [f"{name} {v:.4g} mg ({v / self.target_mg - 1:+.2%})" for name, v in named
+                if v is not None and abs(v / self.target_mg - 1.0) > self.tolerance]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "target_mg": round(self.target_mg, 6),
