@@ -13,6 +13,7 @@ from dosecraft.errors import DosecraftError
 from dosecraft.pipeline import JobResult
 from dosecraft_gui import __version__, export, settings, validation
 from dosecraft_gui.dialogs import SendDialog, WorksheetDialog
+from dosecraft_gui.jobs import calibration_changed
 from dosecraft_gui.worker import Worker, start
 
 if TYPE_CHECKING:
@@ -143,6 +144,11 @@ class Actions:
     def _result(self) -> JobResult | None:
         """The result to export, or None (and why) when it is not the form's."""
         r = self.w.current_result()
+        if r is not None and calibration_changed(r, r.prescription):
+            QMessageBox.information(
+                self.w, "Compute again", "The printer × formulation calibration changed since "
+                "this tablet was computed. Press Compute, and export the new tablet.")
+            return None
         if r is None and self.w.document.result is not None:
             QMessageBox.information(
                 self.w, "Compute first", "The figures shown are not for the prescription in "

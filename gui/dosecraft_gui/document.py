@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, QThreadPool, Signal
 from dosecraft.model.prescription import Prescription
 from dosecraft.pipeline import JobResult, Stage
 from dosecraft_gui import resume
-from dosecraft_gui.jobs import run_prescription
+from dosecraft_gui.jobs import calibration_changed, run_prescription
 from dosecraft_gui.worker import Worker, start
 
 
@@ -76,6 +76,8 @@ class Document(QObject):
         """
         base = self.result
         stage = resume.plan(base, rx)
+        if base is not None and stage in (None, Stage.GCODE) and calibration_changed(base, rx):
+            stage = Stage.DESIGN  # recalibrated since: the tablet itself changes
         self.cancel()  # whatever runs was for other inputs
         if stage is None:
             self.result_changed.emit(base)  # the cached result answers; refresh the views

@@ -18,3 +18,20 @@ def run_prescription(rx: Prescription, progress: ProgressCallback | None = None,
     except DosecraftError as exc:
         return JobResult(prescription=rx, error=exc)
     return run_job(Job(prescription=rx, mass_factor=factor), progress, cancel)
+
+
+def calibration_changed(previous: JobResult, rx: Prescription) -> bool:
+    """True when `previous` was sized with another mass factor than the one now recorded
+    for `rx`'s printer × formulation (a calibration made since, or records that cannot
+    be read): its tablet is then not the one a batch would make today."""
+    if previous.formulation is None:
+        return True
+    try:
+        factor = recorded_mass_factor(rx.printer, rx.formulation)
+        if factor is None:
+            from dosecraft.formulary import get_formulation
+
+            factor = get_formulation(rx.formulation).mass_factor
+    except DosecraftError:
+        return True
+    return factor != previous.formulation.mass_factor

@@ -115,3 +115,21 @@ def test_fhir_requests_print_on_the_chosen_printer(qtbot, window, samples_dir) -
     assert with_printer.count("invalid") < without.count("invalid")
     assert all(r.prescription.printer == "generic_fdm_175" for r in batch.rows
                if r.prescription is not None and r.prescription.formulation.endswith("fdm"))
+
+
+def test_compound_rereads_a_file_that_changed_since_it_was_opened(qtbot, window, small_raw,
+                                                                  tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    told: list[str] = []
+    monkeypatch.setattr(QMessageBox, "information", lambda *a: told.append(a[2]))
+    batch = window.batch
+    path = _csv(tmp_path / "f.csv", [dict(small_raw, rx_id="F-1")])
+    assert batch.open(str(path))
+    _csv(path, [dict(small_raw, rx_id="F-1", dose_mg="55"), dict(small_raw, rx_id="F-2")])
+    batch.compound(tmp_path / "run", "A. Pharmacist", release=False,
+                   records=tmp_path / "r.sqlite")
+    assert told and "changed since it was opened" in told[0]
+    assert batch.worker is None and not (tmp_path / "run").exists()
+    assert batch.table.rowCount() == 2 and batch.cell(0, "Target (mg)") == "55.000"

@@ -252,3 +252,31 @@ def test_a_dose_no_tablet_holds_fails_plainly_and_shows_what_was_asked(qtbot, wi
     assert window.dose.figure_cells["target"][0].text() == "3000.000"
     assert window.dose.figure_cells["gcode"][0].text() == "—"
     assert not window.actions.gcode.isEnabled()
+
+
+def test_a_new_calibration_recomputes_and_blocks_the_old_export(qtbot, window, small_raw,
+                                                                monkeypatch) -> None:
+    import hashlib
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from dosecraft.records import RecordStore, default_records_path
+
+    window.form.auto_update.setChecked(False)
+    _fill(qtbot, window, small_raw)
+    _compute(qtbot, window)
+    first = window.document.result
+    store = RecordStore(default_records_path())
+    try:
+        store.record_calibration(small_raw["printer"], small_raw["formulation"],
+                                 new_mass_factor=1.04, n_tablets=10,
+                                 data_sha256=hashlib.sha256(b"cal").hexdigest())
+    finally:
+        store.close()
+    told: list[str] = []
+    monkeypatch.setattr(QMessageBox, "information", lambda *a: told.append(a[2]))
+    window.actions.export_gcode()
+    assert told and "calibration changed" in told[0]
+    assert _compute(qtbot, window) == Stage.DESIGN  # not the cached tablet
+    assert window.document.result is not first
+    assert window.document.result.formulation.mass_factor == 1.04

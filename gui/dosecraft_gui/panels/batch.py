@@ -11,6 +11,7 @@ plate, worksheet, labels and the compounding records, in a folder the pharmacist
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,14 @@ FILE_FILTER = "Prescriptions (*.csv *.json);;All files (*)"
 GREEN, RED, GREY = QColor("#1b7f3b"), QColor("#b3261e"), QColor("#6b7280")
 
 
+def _file_sha256(path: str) -> str | None:
+    """SHA-256 of the file's bytes, or None when it cannot be read."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 class BatchPanel(QWidget):
     """The batch tab.
 
@@ -67,6 +76,7 @@ class BatchPanel(QWidget):
         super().__init__(parent)
         self.pool = pool or QThreadPool.globalInstance()
         self.path: str | None = None
+        self.opened_sha256: str | None = None
         self.rows: list[RowResult] = []
         self.results: dict[int, JobResult] = {}
         self.worker: Worker | None = None
@@ -140,6 +150,7 @@ class BatchPanel(QWidget):
             QMessageBox.warning(self, "Cannot open the prescriptions file", str(exc))
             return False
         self.path = path
+        self.opened_sha256 = _file_sha256(path)
         self.rows = rows
         self.results = {}
         settings.add_recent("batch", path)
@@ -216,6 +227,13 @@ class BatchPanel(QWidget):
         """Run the open file as a compounding batch into `out_dir` (in a worker thread);
         `compounded` reports the summary, or the error that stopped the run."""
         if self.path is None or self.worker is not None:
+            return
+        if _file_sha256(self.path) != self.opened_sha256:
+            # the runner reads the file as it is now: show those rows before making them
+            self.open(self.path)
+            QMessageBox.information(self, "The file changed", "The prescriptions file "
+                                    "changed since it was opened; its current rows are "
+                                    "shown now. Check them, then press Compound… again.")
             return
         from dosecraft.batch.lots import Lots
         from dosecraft.batch.runner import BatchConfig, run_batch
