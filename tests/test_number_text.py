@@ -3,7 +3,7 @@
 import pytest
 
 from dosecraft.model.prescription import Prescription
-from dosecraft.number_text import comma_problem
+from dosecraft.number_text import comma_problem, signed_percent
 from dosecraft.qc import read_weights_csv
 
 
@@ -34,3 +34,9 @@ def test_a_weighed_mass_with_a_thousands_comma_is_refused() -> None:
     assert weights.rows == ()
     (error,) = weights.errors
     assert error.field == "mass_mg" and error.message.startswith("is ambiguous")
+
+
+@pytest.mark.parametrize(("fraction", "text"), [(-1e-9, "+0.000%"), (0.00004, "+0.004%"),
+                                                 (-0.0123, "-1.230%")])
+def test_signed_percent_never_shows_minus_zero(fraction: float, text: str) -> None:
+    assert signed_percent(fraction, 3) == text

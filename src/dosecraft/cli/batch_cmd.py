@@ -24,6 +24,7 @@ from rich.text import Text
 
 from dosecraft.cli.output import console, err_console
 from dosecraft.cli.output import fail as _fail
+from dosecraft.number_text import signed_percent
 
 #: Above this many rows the table shows only the failed ones.
 FULL_TABLE_ROWS = 60
@@ -96,7 +97,8 @@ def _rows_table(rows: list[dict[str, Any]], title: str, quiet: bool) -> Table | 
             f"{r['target_dose_mg']:.4g}" if r.get("target_dose_mg") else "",
             d.get("shape", ""), dims, f"{d['infill']['density']:.0%}" if d else "",
             f"{r['dose_mg_gcode']:.4f}" if r.get("dose_mg_gcode") is not None else "",
-            f"{check['relative_error']:+.3%}" if check.get("gcode_mg") is not None else "",
+            signed_percent(check["relative_error"], 3) if check.get("gcode_mg") is not None
+            else "",
             f"{release['t80_min']:.0f}" if release.get("t80_min") else "",
             ", ".join(p.rsplit("-", 1)[-1] for p in r.get("plates") or []),
             r.get("error") or "")

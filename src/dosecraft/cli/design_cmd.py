@@ -33,6 +33,7 @@ from dosecraft.cli.rx_options import (
 )
 from dosecraft.errors import DosecraftError
 from dosecraft.model.enums import ReleaseKind
+from dosecraft.number_text import signed_percent
 from dosecraft.pipeline import Job, run_job
 
 
@@ -61,7 +62,7 @@ def design_table(row: dict[str, Any]) -> Table:
             table.add_row(label, f"{check[key]:.4f} mg")
     if check:
         verdict = "[green]PASS[/]" if check["passed"] else "[red]FAIL[/]"
-        table.add_row("dose check", f"{verdict} ({check['relative_error']:+.3%})")
+        table.add_row("dose check", f"{verdict} ({signed_percent(check['relative_error'], 3)})")
     release = row.get("release")
     if release:
         table.add_row("release", f"{release['model']}: t50 {release['t50_min'] or '—'} min, "

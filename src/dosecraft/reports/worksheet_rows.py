@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dosecraft.number_text import signed
+
 #: Dimension keys in display order, with the short label printed before each value.
 _DIM_LABELS: tuple[tuple[str, str], ...] = (
     ("length", "L"), ("width", "W"), ("diameter", "D"), ("outer_diameter", "OD"),
@@ -137,7 +139,7 @@ def split_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[list[TabletLine], lis
         ))
         if passed is False:
             got = DASH if gcode is None else f"{gcode:.3f} mg"
-            err = DASH if rel is None else f"{100 * rel:+.2f} %"
+            err = DASH if rel is None else f"{signed(100 * rel, 2)} %"
             failed.append(FailedLine(row_no, rx_id, drug, target,
                                      f"dose check failed: G-code dose {got}, error {err}"))
         elif passed is None:
