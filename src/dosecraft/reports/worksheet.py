@@ -115,7 +115,7 @@ def _facts(batch: BatchInfo, lines: list[TabletLine], failed: list[FailedLine],
     rx_failed = {(x.row, x.rx_id) for x in failed}
     passed = sum(1 for line in lines if (line.row, line.rx_id) not in rx_failed)
     summary = (f"{passed} prescription(s) ready for release, {len(failed)} failed or "
-               f"unverified; {tablets} tablet(s) printed")
+               f"unverified; {tablets} tablet(s) in the G-code")
     facts = [
         ("Batch ID", _p(batch.batch_id, st["cell_id"])),
         ("Compounding date", _p(batch.date.isoformat(), st["cell"])),
