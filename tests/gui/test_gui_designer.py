@@ -280,3 +280,45 @@ def test_a_new_calibration_recomputes_and_blocks_the_old_export(qtbot, window, s
     assert _compute(qtbot, window) == Stage.DESIGN  # not the cached tablet
     assert window.document.result is not first
     assert window.document.result.formulation.mass_factor == 1.04
+
+
+def test_a_printer_that_cannot_be_reached_is_reported_plainly(qtbot, window, small_raw,
+                                                               monkeypatch) -> None:
+    import pytest
+    from PySide6.QtWidgets import QMessageBox
+
+    from dosecraft_gui import actions
+
+    if window.actions.send is None:
+        pytest.skip("the printers package is not installed")
+    from dosecraft.printers.errors import PrinterOffline
+
+    window.form.auto_update.setChecked(False)
+    _fill(qtbot, window, small_raw)
+    _compute(qtbot, window)
+
+    def offline(printer, path, start=False):  # noqa: ANN001, ARG001
+        raise PrinterOffline("printer 'fdm-1' is not reachable at http://127.0.0.1:9; check "
+                             "that the print server is running")
+
+    warned: list[str] = []
+    monkeypatch.setattr(actions, "load_registry", lambda: {"fdm-1": object()})
+    monkeypatch.setattr(actions, "send_gcode", offline)
+
+
+    class Answered:  # the dialog, answered: printer fdm-1, do not start
+        def __init__(self, *args: object) -> None:
+            pass
+
+        def exec(self) -> bool:
+            return True
+
+        def values(self) -> tuple[str, bool]:
+            return "fdm-1", False
+
+    monkeypatch.setattr(actions, "SendDialog", Answered)
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: warned.append(a[2]))
+    window.actions.send_to_printer()
+    qtbot.waitUntil(lambda: bool(warned), timeout=JOB_TIMEOUT_MS)
+    assert warned[0].startswith("printer 'fdm-1' is not reachable")
+    assert "PrinterOffline" not in warned[0] and "dosecraft." not in warned[0]
