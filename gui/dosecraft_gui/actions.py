@@ -11,6 +11,8 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QToolBar
 
 from dosecraft.errors import DosecraftError
 from dosecraft.pipeline import JobResult
+from dosecraft.records import default_records_path
+from dosecraft.records.db import default_actor
 from dosecraft_gui import __version__, export, settings, validation
 from dosecraft_gui.dialogs import SendDialog, WorksheetDialog
 from dosecraft_gui.jobs import calibration_changed
@@ -178,7 +180,9 @@ class Actions:
             return
         path = self._save_path("Export G-code", f"{r.rx_id}.gcode", "G-code (*.gcode)")
         if path:
-            self._guard(export.export_gcode, r, path)
+            # a printable file goes into the compounding records, as a batch's would
+            operator = str(settings.get("worksheet/operator", "")) or default_actor()
+            self._guard(export.export_gcode, r, path, default_records_path(), operator)
 
     def export_mesh(self, kind: str) -> None:
         r = self._result()

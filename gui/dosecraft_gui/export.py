@@ -39,12 +39,26 @@ def _output_file(path: str | os.PathLike, suffixes: tuple[str, ...]) -> Path:
     return out
 
 
-def export_gcode(result: JobResult, path: str | os.PathLike) -> list[Path]:
-    """Write every plate's G-code; returns the files written (one per plate)."""
+def export_gcode(result: JobResult, path: str | os.PathLike,
+                 records: Path | None = None, operator: str = "") -> list[Path]:
+    """Write every plate's G-code; returns the files written (one per plate).
+
+    With `records`, the files are also recorded as a batch of one (`batch.single`) by
+    `operator`; when the records refuse, no file is left.
+    """
     if not result.ok or not result.plates:
         raise ExportError("there is no verified G-code to export: compute the prescription "
                           "and make sure the dose check passed")
-    return save_plates(result.plates, path)
+    if records is None:
+        return save_plates(result.plates, path)
+    from dosecraft.batch.single import save_and_record
+    from dosecraft.errors import RecordsError
+
+    try:
+        files, _ = save_and_record(result, path, records, operator, "dosecraft app")
+    except RecordsError as exc:
+        raise ExportError(f"records: {exc}; no G-code written") from exc
+    return files
 
 
 def export_mesh(result: JobResult, path: str | os.PathLike) -> Path:

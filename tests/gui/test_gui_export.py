@@ -83,3 +83,20 @@ def test_mesh_and_worksheet_exports_check_their_paths(tmp_path: Path, small_resu
 def test_a_lot_without_its_expiry_is_refused(small_result) -> None:
     with pytest.raises(export.ExportError, match="lot 'L-1' needs its expiry"):
         export.batch_info(small_result, "J. Doe", "L-1", None)
+
+
+def test_the_app_export_is_recorded(tmp_path: Path, small_result) -> None:
+    from dosecraft.records import RecordStore
+
+    records = tmp_path / "records.sqlite"
+    files = export.export_gcode(small_result, tmp_path / "a.gcode", records, "A. P.")
+    store = RecordStore(records)
+    try:
+        (batch,) = store.list_batches()
+        report = store.batch_report(batch["id"])
+    finally:
+        store.close()
+    assert report["batch"]["options"]["origin"] == "dosecraft app"
+    assert report["batch"]["operator"] == "A. P."
+    assert sorted(o["path"] for rx in report["prescriptions"] for o in rx["outputs"]
+                  if o["kind"] == "gcode") == sorted(f.name for f in files)

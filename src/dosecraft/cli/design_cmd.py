@@ -96,6 +96,8 @@ def design(
         "-o", "--out", help="Write the verified G-code here (NAME.gcode, then "
         "NAME.plate2.gcode … when the tablets need several plates).")] = None,
     records: RecordsOpt = None,
+    operator: Annotated[str | None, typer.Option(
+        help="Who writes the G-code, for the records (default: the login name).")] = None,
 ) -> None:
     """Design one tablet, from flags or from a row of a prescriptions file; with -o, write
     its verified G-code (only when every tablet's re-read dose passed the check)."""
@@ -126,17 +128,25 @@ def design(
     if not result.ok:
         fail(str(result.error), code=2 if isinstance(result.error, INPUT_ERRORS) else 1)
     if gcode_out is not None:
-        from dosecraft.gcode.job import save_plates
+        from dosecraft.batch.single import save_and_record
+        from dosecraft.records import default_records_path
+        from dosecraft.records.db import default_actor
 
         if result.dose_check is None or not result.dose_check.passed:
             fail("the dose check did not pass; no G-code written", code=1)
+        where = records or default_records_path()
         try:
-            files = save_plates(result.plates, gcode_out.expanduser())
+            files, batch_id = save_and_record(result, gcode_out.expanduser(), where,
+                                              operator or default_actor(), "dosecraft design")
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             fail(f"cannot write '{gcode_out}': {reason}")
+        except DosecraftError as exc:  # the records refused: no file is left behind
+            fail(f"records: {exc}; no G-code written", code=1)
+        out = err_console if as_json else console
         for file in files:
-            (err_console if as_json else console).print(f"G-code: {file}", highlight=False)
+            out.print(f"G-code: {file}", highlight=False)
+        out.print(f"records: {where} (batch {batch_id})", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
