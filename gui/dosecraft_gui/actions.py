@@ -237,8 +237,15 @@ class Actions:
         printer = registry[name]
         folder = Path(tempfile.mkdtemp(prefix="dosecraft-send-"))
 
+        operator = str(settings.get("worksheet/operator", "")) or default_actor()
+
         def task(progress, cancelled):  # type: ignore[no-untyped-def]
-            files = export.export_gcode(r, folder / f"{r.rx_id}.gcode")
+            # what reaches a printer is in the records first, as an exported file is
+            try:
+                files = export.export_gcode(r, folder / f"{r.rx_id}.gcode",
+                                            default_records_path(), operator)
+            except export.ExportError as exc:
+                return exc, []
             statuses = []
             for k, f in enumerate(files):
                 progress(k, f"uploading {f.name}")

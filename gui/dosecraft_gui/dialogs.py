@@ -8,11 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QDate
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDateEdit,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -38,44 +36,52 @@ class WorksheetDialog(QDialog):
         self.operator.setPlaceholderText("your name (required)")
         self.lot = QLineEdit()
         self.lot.setPlaceholderText("lot of the loaded material (recommended)")
-        # No suggested date: the expiry is read off the lot's label, never invented. The
-        # minimum date stands for "not entered" and shows as such.
-        self.expiry = QDateEdit()
-        self.expiry.setDisplayFormat("yyyy-MM-dd")
-        self.expiry.setMinimumDate(QDate(2000, 1, 1))
-        self.expiry.setSpecialValueText("not entered (from the lot label)")
-        self.expiry.setDate(self.expiry.minimumDate())
-        self.expiry.setCalendarPopup(True)
+        # No suggested date: the expiry is typed off the lot's label, never invented
+        self.expiry = QLineEdit()
+        self.expiry.setPlaceholderText("YYYY-MM-DD, from the lot label (with a lot)")
+        self.problem = QLabel()
+        self.problem.setStyleSheet("color: #b3261e;")
+        self.problem.setWordWrap(True)
+        self.problem.hide()
         self.form = form
         self.heading = QLabel(f"Formulation <b>{formulation}</b>")
         form.addRow(self.heading)
         form.addRow("Operator", self.operator)
         form.addRow("Formulation lot", self.lot)
         form.addRow("Lot expiry", self.expiry)
+        form.addRow(self.problem)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self._accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
 
+    def _refuse(self, field: QWidget, reason: str) -> None:
+        field.setFocus()
+        field.setStyleSheet("border: 1px solid #b3261e;")
+        self.problem.setText(reason)
+        self.problem.show()
+
     def _accept(self) -> None:
         if not self.operator.text().strip():
-            self.operator.setFocus()
-            self.operator.setStyleSheet("border: 1px solid #b3261e;")
+            self._refuse(self.operator, "Enter the operator's name.")
+            return
+        text = self.expiry.text().strip()
+        if text and self._expiry() is None:
+            self._refuse(self.expiry, f"'{text}' is not a date; write it as YYYY-MM-DD.")
             return
         if self.lot.text().strip() and self._expiry() is None:
-            self.expiry.setFocus()  # a lot without its expiry would print as "in date"
-            self.expiry.setStyleSheet("border: 1px solid #b3261e;")
-            self.expiry.setToolTip("enter the expiry printed on the lot's label")
+            # a lot without its expiry would print as "in date"
+            self._refuse(self.expiry, "Enter the lot's expiry from its label (YYYY-MM-DD).")
             return
         settings.put("worksheet/operator", self.operator.text().strip())
         self.accept()
 
     def _expiry(self) -> dt.date | None:
-        q = self.expiry.date()
-        if q == self.expiry.minimumDate():
+        try:
+            return dt.date.fromisoformat(self.expiry.text().strip())
+        except ValueError:
             return None
-        return dt.date(q.year(), q.month(), q.day())
 
     def values(self) -> dict[str, Any]:
         """operator, lot and expiry (a `datetime.date`, None when not entered)."""
@@ -116,10 +122,12 @@ class CompoundDialog(WorksheetDialog):
 
     def _accept(self) -> None:
         out = Path(self.folder.text().strip()).expanduser()
-        if not self.folder.text().strip() or not out.parent.is_dir() or out.is_file():
-            self.folder.setFocus()  # a typo'd path must not scatter files somewhere else
-            self.folder.setStyleSheet("border: 1px solid #b3261e;")
-            self.folder.setToolTip("choose a folder, or a new one inside an existing folder")
+        # a relative path would land in the app's working folder, which nobody sees
+        if (not self.folder.text().strip() or not out.is_absolute()
+                or not out.parent.is_dir() or out.is_file()):
+            # a typo'd path must not scatter files somewhere else
+            self._refuse(self.folder, "Choose a folder as a full path, or a new one inside "
+                                      "an existing folder.")
             return
         settings.put("compound/folder", str(out))
         super()._accept()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from dosecraft.batch.rows import result_row
 from dosecraft.gcode.job import plate_paths, save_plates
 from dosecraft.io.meshes import export_3mf, export_stl
 from dosecraft.pipeline import JobResult
-from dosecraft.reports.batchinfo import BatchInfo, FormulationLot
+from dosecraft.reports.batchinfo import LOT_PATTERN, BatchInfo, FormulationLot
 from dosecraft.reports.worksheet import write_worksheet
 
 __all__ = ["ExportError", "batch_info", "export_gcode", "export_mesh", "export_worksheet",
@@ -101,6 +102,12 @@ def batch_info(result: JobResult, operator: str, lot: str = "",
     if lot:
         if expiry is None:  # never invent one: the sheet would call the lot in date
             raise ExportError(f"lot '{lot}' needs its expiry date (from the lot's label)")
+        if expiry < (date or dt.date.today()):  # as a batch refuses it
+            raise ExportError(f"lot '{lot}' expired on {expiry.isoformat()}; refusing a "
+                              "worksheet that releases tablets made from an expired lot")
+        if not re.fullmatch(LOT_PATTERN, lot):
+            raise ExportError(f"lot '{lot}': use 1–24 letters, digits and - _ . / as on the "
+                              "label, starting with a letter or digit")
         name = result.formulation.name if result.formulation is not None else ""
         formulations = (FormulationLot(formulation_id=rx.formulation, name=name, lot=lot,
                                        expiry=expiry),)

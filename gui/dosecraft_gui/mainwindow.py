@@ -185,7 +185,9 @@ class MainWindow(QMainWindow):
         return stage
 
     def _edited(self) -> None:
-        if self.document.result is not None:
+        if self.current_result() is not None:  # edited back to what was computed
+            self.dose.show_result(self.document.result)
+        elif self.document.result is not None:
             self.dose.show_stale()
         self.actions.update_enabled()
         if self.form.auto_update.isChecked():

@@ -103,3 +103,21 @@ def window(qtbot):
     win.document.cancel()
     win.batch.cancel()
     win.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_modal_boxes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A message box nobody answers would hang the run: each one fails the test instead,
+    unless the test replaces it to read what it says."""
+    if _MISSING:
+        return
+    from PySide6.QtWidgets import QMessageBox
+
+    def unexpected(kind: str):  # noqa: ANN202
+        def box(*args: object, **kwargs: object) -> None:
+            text = args[2] if len(args) > 2 else kwargs
+            raise AssertionError(f"unexpected QMessageBox.{kind}: {text}")
+        return box
+
+    for kind in ("information", "warning", "critical", "question"):
+        monkeypatch.setattr(QMessageBox, kind, unexpected(kind))

@@ -65,6 +65,7 @@ def test_compound_writes_gcode_documents_and_records(qtbot, window, small_raw,
 
     shown: list[str] = []
     monkeypatch.setattr(QMessageBox, "information", lambda *a: shown.append(a[2]))
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: shown.append(a[2]))  # with notes
     rows = [dict(small_raw, rx_id="K-1", quantity="2"), dict(small_raw, rx_id="K-2",
                                                              dose_mg="abc")]
     batch = window.batch
@@ -133,3 +134,18 @@ def test_compound_rereads_a_file_that_changed_since_it_was_opened(qtbot, window,
     assert told and "changed since it was opened" in told[0]
     assert batch.worker is None and not (tmp_path / "run").exists()
     assert batch.table.rowCount() == 2 and batch.cell(0, "Target (mg)") == "55.000"
+
+
+def test_compound_shows_the_batch_notes(qtbot, window, small_raw, tmp_path: Path,
+                                        monkeypatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    warned: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: warned.append(a[2]))
+    batch = window.batch
+    assert batch.open(str(_csv(tmp_path / "n.csv", [dict(small_raw, rx_id="N-1")])))
+    with qtbot.waitSignal(batch.finished, timeout=JOB_TIMEOUT_MS):
+        batch.compound(tmp_path / "run", "A. Pharmacist", release=False,
+                       records=tmp_path / "r.sqlite")  # no lot: no labels
+    assert warned and "no formulation lot" in warned[0]
+    assert batch.default_printer.isEnabled()  # disabled only while the run goes

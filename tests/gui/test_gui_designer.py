@@ -207,6 +207,7 @@ def test_exports_only_for_the_prescription_in_the_form(qtbot, window, small_raw,
 
     _type(qtbot, window, "dose_mg", small_raw["dose_mg"])  # back to what was computed
     assert window.actions.gcode.isEnabled()
+    assert not window.dose.dimmed and "PASSED" in window.dose.verdict
 
     _type(qtbot, window, "dose_mg", "45")
     with qtbot.waitSignal(window.document.busy_changed, timeout=JOB_TIMEOUT_MS):
@@ -322,3 +323,11 @@ def test_a_printer_that_cannot_be_reached_is_reported_plainly(qtbot, window, sma
     qtbot.waitUntil(lambda: bool(warned), timeout=JOB_TIMEOUT_MS)
     assert warned[0].startswith("printer 'fdm-1' is not reachable")
     assert "PrinterOffline" not in warned[0] and "dosecraft." not in warned[0]
+    # what was sent (or tried) is in the records first, as an exported file is
+    from dosecraft.records import RecordStore, default_records_path
+
+    store = RecordStore(default_records_path())
+    try:
+        assert [b["options"]["origin"] for b in store.list_batches()] == ["dosecraft app"]
+    finally:
+        store.close()

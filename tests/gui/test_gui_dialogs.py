@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from PySide6.QtCore import QDate
 
 from dosecraft_gui.dialogs import SendDialog, WorksheetDialog
 
@@ -41,7 +40,11 @@ def test_worksheet_dialog_needs_an_operator(qtbot) -> None:
     dialog.lot.setText("LOT-7")
     dialog._accept()
     assert dialog.result() == 0  # a lot needs the expiry from its label
-    dialog.expiry.setDate(QDate(2027, 6, 30))
+    assert "expiry" in dialog.problem.text()
+    dialog.expiry.setText("30.06.2027")
+    dialog._accept()
+    assert dialog.result() == 0 and "YYYY-MM-DD" in dialog.problem.text()
+    dialog.expiry.setText("2027-06-30")
     dialog._accept()
     assert dialog.result() == 1
     assert dialog.values()["lot"] == "LOT-7"
@@ -57,6 +60,9 @@ def test_compound_dialog_needs_a_folder_it_can_create(qtbot, tmp_path) -> None:
     dialog.folder.setText(str(tmp_path / "no" / "such" / "place"))
     dialog._accept()
     assert dialog.result() == 0  # a typo'd path must not scatter files
+    dialog.folder.setText("relative-run")  # would land in the app's working folder
+    dialog._accept()
+    assert dialog.result() == 0 and "full path" in dialog.problem.text()
     dialog.folder.setText(str(tmp_path / "run1"))
     dialog._accept()
     assert dialog.result() == 1

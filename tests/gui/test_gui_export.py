@@ -100,3 +100,13 @@ def test_the_app_export_is_recorded(tmp_path: Path, small_result) -> None:
     assert report["batch"]["operator"] == "A. P."
     assert sorted(o["path"] for rx in report["prescriptions"] for o in rx["outputs"]
                   if o["kind"] == "gcode") == sorted(f.name for f in files)
+
+
+@pytest.mark.parametrize(("lot", "expiry", "fragment"), [
+    ("L-1", dt.date(2020, 1, 31), "expired on 2020-01-31"),
+    ("L 24/117 !", dt.date(2030, 1, 31), "use 1–24 letters, digits"),
+])
+def test_a_worksheet_lot_is_checked_as_a_batch_checks_it(small_result, lot, expiry,
+                                                         fragment) -> None:
+    with pytest.raises(export.ExportError, match=fragment):
+        export.batch_info(small_result, "J. Doe", lot, expiry, date=dt.date(2026, 11, 30))

@@ -278,7 +278,14 @@ class BatchPanel(QWidget):
                     f"{len(outcome.plates)} plate(s) in {outcome.out_dir} ({files}); "
                     f"records: {outcome.records_path or 'not recorded'}")
             self.summary.setText(text)
-            QMessageBox.information(self, "Batch compounded", text)
+            # what the CLI prints as "note:" (labels refused, no lot, …) must be seen here
+            notes = list(dict.fromkeys(outcome.notes))
+            if notes:
+                shown = notes[:8] + ([f"… and {len(notes) - 8} more"] if len(notes) > 8 else [])
+                QMessageBox.warning(self, "Batch compounded, with notes",
+                                    text + "\n\n" + "\n".join(f"• {n}" for n in shown))
+            else:
+                QMessageBox.information(self, "Batch compounded", text)
         self.finished.emit()
 
     def _show_summary_rows(self, rows: list[dict[str, Any]]) -> None:
@@ -372,6 +379,7 @@ class BatchPanel(QWidget):
     def _set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running and any(r.ok for r in self.rows))
         self.compound_button.setEnabled(not running and any(r.ok for r in self.rows))
+        self.default_printer.setEnabled(not running)  # the run uses the rows shown
         self.cancel_button.setEnabled(running)
         self.open_button.setEnabled(not running)
 
