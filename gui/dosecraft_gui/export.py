@@ -14,6 +14,7 @@ from typing import Any
 
 from dosecraft.batch.rows import result_row
 from dosecraft.gcode.job import plate_paths, save_plates
+from dosecraft.io.atomic import check_output_file
 from dosecraft.io.meshes import export_3mf, export_stl
 from dosecraft.pipeline import JobResult
 from dosecraft.reports.batchinfo import LOT_PATTERN, BatchInfo, FormulationLot
@@ -28,16 +29,12 @@ class ExportError(ValueError):
 
 
 def _output_file(path: str | os.PathLike, suffixes: tuple[str, ...]) -> Path:
-    """`path` as a new file of one of `suffixes`, in a folder that exists; else an error
-    naming what to choose (a file dialog can return a folder or any name typed)."""
-    out = Path(path).expanduser()
-    if out.is_dir():
-        raise ExportError(f"'{out}' is a folder; give a file name ending in {suffixes[0]}")
-    if not out.parent.is_dir():
-        raise ExportError(f"folder '{out.parent}' does not exist; create it first")
-    if out.suffix.lower() not in suffixes:
-        raise ExportError(f"'{out.name}' does not end in {' or '.join(suffixes)}")
-    return out
+    """`path` checked as the core checks every output (a file dialog can return a folder
+    or any name typed), its problem as an `ExportError`."""
+    try:
+        return check_output_file(path, suffixes)
+    except (OSError, ValueError) as exc:
+        raise ExportError(str(exc)) from None
 
 
 def export_gcode(result: JobResult, path: str | os.PathLike,

@@ -81,25 +81,11 @@ GCODE_SUFFIXES = (".gcode", ".gco", ".g", "")
 
 
 def check_gcode_path(path: str | os.PathLike) -> Path:
-    """`path` as a G-code file to write, or an error saying what to choose instead.
+    """`path` as a G-code file to write (see `io.atomic.check_output_file`): not a folder,
+    in an existing folder, ending in a G-code suffix (``tablet.stl`` would hold G-code)."""
+    from dosecraft.io.atomic import check_output_file
 
-    Raises
-    ------
-    IsADirectoryError, FileNotFoundError
-        It names a folder, or its folder does not exist (nothing is created).
-    ValueError
-        Its suffix is not a G-code one (``tablet.stl`` would hold G-code).
-    """
-    out = Path(path).expanduser()
-    if out.is_dir():
-        raise IsADirectoryError(f"'{out}' is a folder; give a file name such as "
-                                f"'{out / 'tablet.gcode'}'")
-    if not out.parent.is_dir():
-        raise FileNotFoundError(f"folder '{out.parent}' does not exist; create it first")
-    if out.suffix.lower() not in GCODE_SUFFIXES:
-        raise ValueError(f"'{out.name}' does not end in .gcode; G-code written under another "
-                         f"type's name would be mistaken for it (use '{out.stem}.gcode')")
-    return out
+    return check_output_file(path, GCODE_SUFFIXES)
 
 
 def save_plates(plates: Sequence[WrittenPlate], path: str | os.PathLike) -> list[Path]:

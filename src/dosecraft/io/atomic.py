@@ -8,6 +8,30 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def check_output_file(path: str | os.PathLike, suffixes: tuple[str, ...]) -> Path:
+    """`path` as a file to write: not a folder, in a folder that exists (none is created),
+    with one of `suffixes` (``""`` allows none). Returns it with ``~`` expanded.
+
+    Raises
+    ------
+    IsADirectoryError, FileNotFoundError
+        It names a folder, or its folder does not exist.
+    ValueError
+        Its suffix is another type's (a file under another type's name is mistaken for it).
+    """
+    out = Path(path).expanduser()
+    named = [s for s in suffixes if s]
+    if out.is_dir():
+        raise IsADirectoryError(f"'{out}' is a folder; give a file name such as "
+                                f"'{out / ('tablet' + named[0])}'")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"folder '{out.parent}' does not exist; create it first")
+    if out.suffix.lower() not in suffixes:
+        raise ValueError(f"'{out.name}' does not end in {' or '.join(named)} (use "
+                         f"'{out.stem}{named[0]}')")
+    return out
+
+
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
     """Write `data` to `path` via a temp file in the same folder, fsync, then rename."""
     target = Path(path)
